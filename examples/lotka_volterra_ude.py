@@ -1,0 +1,180 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # Lotka–Volterra universal ODE: keep the physics you trust, learn the rest
+#
+# u' = α u − β u v,  v' = −γ v + δ u v with α, β, γ, δ = 1.3, 0.9, 0.8, 1.8, sampled on
+# t ∈ [0, 5] every 0.25 (21 points) with 5 % noise (PROBLEMS.md §3). We keep the linear terms
+# α u and −γ v, which we trust, and replace both interactions by one small network
+# U(u, v) (2 → 32 → 32 → 2, tanh):
+#
+#     u' = α u + U₀(u, v),    v' = −γ v + U₁(u, v).
+#
+# `sm.train` trains U through the ODE solver (checkpointed adjoint) with its defaults: 300 Adam
+# steps (warmup-cosine schedule) then an L-BFGS polish. The target is the noise floor: the
+# mean squared error of the *true* solution against the noisy data. Then we compare the learned
+# terms with −β u v and δ u v over the region of (u, v) the data visits, and try a second
+# placement of the network, inside a product: v' = −γ v + δ u (v + U₁(u, v)).
+
+# %%
+import os
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import sympy as sp
+
+import symml as sm
+
+FAST = os.environ.get("SYMML_EXAMPLE_FAST") == "1"
+OUT = os.environ.get("SYMML_EXAMPLE_OUT", os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"))
+os.makedirs(OUT, exist_ok=True)
+STEPS, POLISH = (100, 100) if FAST else (None, None)  # None: sm.train's defaults
+
+# %% [markdown]
+# ## Data and the noise floor
+
+# %%
+lv = sm.zoo.lotka_volterra()
+u, v = lv.states
+alpha, beta, delta, gamma = lv.params  # sorted by name
+ts = np.linspace(0, 5, 21)
+data = sm.Dataset.from_model(lv, ts=ts, noise=0.05, seed=0)
+truth = sm.simulate(lv, saveat=ts)
+observed = np.stack([data[u], data[v]], axis=-1)
+floor = float(np.mean((np.asarray(truth.y) - observed) ** 2))
+print(data)
+print(f"noise floor (MSE of the true solution against the data): {floor:.5f}")
+
+# %% [markdown]
+# ## The universal ODE and its training
+
+# %%
+U = sm.neural("U", inputs=[u, v], outputs=2, width=32, depth=2)
+ude = sm.Model(
+    [sp.Eq(u.diff(sm.t), alpha * u + U[0]), sp.Eq(v.diff(sm.t), -gamma * v + U[1])],
+    defaults={alpha: 1.3, gamma: 0.8},
+    name="lv_ude",
+)
+print(ude)
+
+start = time.perf_counter()
+trained = sm.train(ude, data, steps=STEPS, polish=POLISH, seed=0, verbose=not FAST)
+wall = time.perf_counter() - start
+h = trained.history
+print(trained.summary())
+reached = h.time_to(floor)
+print(
+    f"final loss {h.final:.5f} = {h.final / floor:.2f} x noise floor; "
+    f"noise floor reached after {'never' if reached is None else f'{reached:.1f} s'} "
+    f"({wall:.1f} s in all, {trained.timing['compile']:.1f} s of it compiling)"
+)
+
+ax = trained.plot_history(noise_floor=floor)
+ax.set_title("training loss")
+ax.figure.savefig(os.path.join(OUT, "lv_ude_history.png"), dpi=120)
+
+# %% [markdown]
+# ## Data, fit, and the learned interactions
+#
+# Along the fitted trajectory (u, v) covers the region the data explores; there the network's
+# outputs should match the terms it replaced. A least-squares fit of U₀ ≈ c₀ u v and
+# U₁ ≈ c₁ u v along the trajectory summarises how close: the hand-written diffrax pipeline of
+# PROBLEMS.md §3 recovered −0.856 and +1.718 (true −0.9 and +1.8) after sparse regression.
+
+# %%
+X, Y = trained.network_data(points=400)
+uv = X[:, 0] * X[:, 1]
+c0 = float(uv @ Y[:, 0] / (uv @ uv))
+c1 = float(uv @ Y[:, 1] / (uv @ uv))
+rel = np.abs(Y - np.stack([-0.9 * uv, 1.8 * uv], -1)).max(axis=0) / np.abs(
+    np.stack([0.9 * uv, 1.8 * uv], -1)
+).max(0)
+print(f"U0 ~ {c0:+.3f} u v (true -0.9),  U1 ~ {c1:+.3f} u v (true +1.8)")
+print(f"largest deviation from the true terms on the data domain: {rel[0]:.1%} (U0), {rel[1]:.1%} (U1)")
+
+dense = np.linspace(0, 5, 400)
+fit = trained.predict(ts=dense)
+fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+for k, (s, name) in enumerate(((u, "u"), (v, "v"))):
+    axes[0].plot(ts, data[s], "o", color=f"C{k}", ms=4, label=f"{name} data")
+    axes[0].plot(dense, fit[s], "-", color=f"C{k}", label=f"{name} UDE")
+    axes[0].plot(dense, sm.simulate(lv, saveat=dense)[s], ":", color=f"C{k}", lw=1)
+axes[0].set_xlabel("t")
+axes[0].legend()
+axes[0].set_title("data (dots), fit (lines), truth (dotted)")
+tt = np.linspace(0, 5, 400)
+axes[1].plot(tt, Y[:, 0], label="U₀ learned")
+axes[1].plot(tt, -0.9 * uv, "k--", lw=1, label="−β u v")
+axes[1].plot(tt, Y[:, 1], label="U₁ learned")
+axes[1].plot(tt, 1.8 * uv, "k:", lw=1, label="δ u v")
+axes[1].set_xlabel("t (along the fitted trajectory)")
+axes[1].legend()
+# over the box of (u, v) the data spans: learned U0 against -beta u v
+dom = trained.domain()
+gu = np.linspace(*dom[u], 60)
+gv = np.linspace(*dom[v], 60)
+GU, GV = np.meshgrid(gu, gv)
+grid = np.stack([GU.ravel(), GV.ravel()], -1)
+err = np.asarray(trained.network()(grid))[:, 0].reshape(GU.shape) - (-0.9 * GU * GV)
+im = axes[2].contourf(GU, GV, err, levels=20, cmap="RdBu_r")
+axes[2].plot(X[:, 0], X[:, 1], "k-", lw=1)
+axes[2].set_xlabel("u")
+axes[2].set_ylabel("v")
+axes[2].set_title("U₀ − (−β u v) over the data box; trajectory in black")
+fig.colorbar(im, ax=axes[2])
+fig.tight_layout()
+fig.savefig(os.path.join(OUT, "lv_ude_fit.png"), dpi=120)
+
+# %% [markdown]
+# ## Another placement: the network inside a product
+#
+# Here we trust that predators grow in proportion to the prey, δ u (…), but not how the rate
+# depends on v: v' = −γ v + δ u (v + U₁(u, v)), while u' = α u + U₀(u, v) as before. With
+# the right structure, U₁ has nothing to add and should stay near zero, while U₀ again learns
+# −β u v.
+
+# %%
+W = sm.neural("W", inputs=[u, v], outputs=2, width=32, depth=2)
+placed = sm.Model(
+    [sp.Eq(u.diff(sm.t), alpha * u + W[0]), sp.Eq(v.diff(sm.t), -gamma * v + delta * u * (v + W[1]))],
+    defaults={alpha: 1.3, gamma: 0.8, delta: 1.8},
+    name="lv_ude_product",
+)
+print(placed)
+trained2 = sm.train(placed, data, steps=STEPS, polish=POLISH, seed=0, verbose=not FAST)
+X2, Y2 = trained2.network_data(points=400)
+uv2 = X2[:, 0] * X2[:, 1]
+c0b = float(uv2 @ Y2[:, 0] / (uv2 @ uv2))
+print(
+    f"product placement: final loss {trained2.loss:.5f} = {trained2.loss / floor:.2f} x noise floor; "
+    f"W0 ~ {c0b:+.3f} u v (true -0.9); |W1| <= {np.abs(Y2[:, 1]).max():.3f} "
+    f"(v ranges over {X2[:, 1].min():.2f}..{X2[:, 1].max():.2f})"
+)
+
+fig, ax = plt.subplots(figsize=(7, 4))
+ax.plot(tt, Y2[:, 0], label="W₀ learned")
+ax.plot(tt, -0.9 * uv2, "k--", lw=1, label="−β u v")
+ax.plot(tt, Y2[:, 1], label="W₁ learned (ideal: 0)")
+ax.set_xlabel("t (along the fitted trajectory)")
+ax.legend()
+fig.tight_layout()
+fig.savefig(os.path.join(OUT, "lv_ude_product.png"), dpi=120)
+
+# %% [markdown]
+# The trained models are ordinary symml models carrying their networks: `trained.model` can be
+# simulated, saved (`sm.save(trained, "lv_ude.json")`, bit-exact, no pickle) and distilled
+# back into equations with `sm.distill(trained)`.
+
+# %%
+sm.save(trained, os.path.join(OUT, "lv_ude.json"))
+print("saved", os.path.join(OUT, "lv_ude.json"))

@@ -1,0 +1,640 @@
+"""Parameter estimation through the solver: ``fit`` and its :class:`FitResult`.
+
+``fit`` builds one jitted residual function over every trajectory of a :class:`Dataset`
+(predictions by the compiled diffrax solve, observables compiled from SymPy), reparametrises
+bounded and positive unknowns, and minimises the sum of squared (weighted) residuals with
+Levenberg–Marquardt (optimistix), BFGS or an optax optimiser, all inside one compiled loop.
+At the optimum the Jacobian gives the Gauss–Newton covariance ``s² (JᵀJ)⁻¹`` with
+``s² = RSS / (n - p)``, the standard errors and the 95 % intervals (Student t).
+
+>>> import numpy as np, sympy as sp, symml as sm
+>>> x, = sm.states("x"); k, = sm.parameters("k", positive=True)
+>>> decay = sm.Model([sp.Eq(x.diff(sm.t), -k * x)], defaults={k: 0.5, x: 2.0}, name="decay")
+>>> data = sm.Dataset.from_model(decay, ts=np.linspace(0, 4, 21), noise=0.01, seed=0)
+>>> res = sm.fit(decay, data, params={k: 1.0})  # a linear model: its closed form serves
+>>> res.converged
+True
+>>> lo, hi = res.confidence_intervals()["k"]
+>>> bool(lo < 0.5 < hi)
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time as _time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import optimistix as optx
+import sympy as sp
+
+from ._symbols import state_name
+from .codegen import compile, compile_exprs
+from .data import Dataset, _resolve_key, key_name
+from .errors import DataError, MissingValueError, SymmlError
+from .fit_result import FitResult, FitWarning, make_result
+from .inverse import Bound, finite_tangent, iterate_optax, iterate_optimistix
+from .solve import _DEFAULT_ADJOINT, _core, choose_solver, get_solver
+
+__all__ = ["fit", "FitResult", "FitError", "FitWarning", "METHODS"]
+
+METHODS = ("lm", "bfgs", "adam")
+_DEFAULT_ITER = {"lm": 200, "bfgs": 500, "adam": 5000}
+_DEFAULT_TOL = {"lm": 1e-8, "bfgs": 1e-8, "adam": 1e-7}
+#: Above this many unknowns, derivatives are taken in reverse mode (checkpointed adjoint).
+FORWARD_MODE_MAX = 40
+
+
+class FitError(SymmlError, ValueError):
+    """A fit cannot be set up or started (bad bounds, non-finite loss at the start values)."""
+
+
+# ----------------------------------------------------------------------------- the problem
+
+
+@dataclasses.dataclass(frozen=True)
+class _Group:
+    """Series with the same observables and sample count, solved in one vmapped call."""
+
+    series: tuple[int, ...]
+    exprs: tuple
+    n: int
+    p_cols: tuple[int, ...]  # fitted parameter columns ...
+    p_unk: tuple[int, ...]  # ... and their unknown indices
+    ic_rows: tuple[int, ...]  # fitted initial values: member row, state column, unknown index
+    ic_cols: tuple[int, ...]
+    ic_unk: tuple[int, ...]
+
+
+@dataclasses.dataclass
+class _Problem:
+    labels: list[str]
+    unknowns: list[tuple[Any, int | None]]  # (symbol, series index or None for parameters)
+    start: np.ndarray
+    bounds: list[Bound]
+    groups: tuple[_Group, ...]
+    args: list[dict]
+    ics: list[dict]  # per series: {state: value} known (not fitted) initial values
+    n_obs: int
+
+
+def _as_list(x) -> list:
+    return list(x) if isinstance(x, (list, tuple, set, frozenset)) else [x]
+
+
+def _build(model, data: Dataset, params, ics, bounds, weights) -> _Problem:
+    resolved = data.resolve(model)
+    nser = len(resolved)
+    settings = [data.settings(model, i) for i in range(nser)]
+    fixed_somewhere = set().union(*[set(s) for s in settings])
+
+    # which parameters, and their starting values
+    if params is None:
+        fit_params = [p for p in model.params if p not in fixed_somewhere]
+        starts: dict = {}
+    elif isinstance(params, Mapping):
+        starts = {model.lookup(k): v for k, v in params.items()}
+        fit_params = list(starts)
+    else:
+        fit_params = [model.lookup(k) for k in _as_list(params)]
+        starts = {}
+    for p in fit_params:
+        if p not in model.params:
+            raise FitError(f"{p} is a state, not a parameter; estimate initial values with ics='fit'.")
+        if p in fixed_somewhere:
+            raise FitError(
+                f"Parameter {p} is both fitted and stored as a known setting of some trajectories "
+                "in the data; drop it from params or from the data's known values."
+            )
+    defaults = model.free_values()
+    for p in fit_params:
+        if p not in starts:
+            if p not in defaults:
+                raise MissingValueError(
+                    f"No starting value for parameter {p}: pass params={{{p.name}: value, ...}} or "
+                    "give the model a default."
+                )
+            starts[p] = defaults[p]
+    missing = [p for p in model.params if p not in fit_params and p not in defaults]
+    for i in range(nser):
+        lack = [p.name for p in missing if p not in settings[i]]
+        if lack:
+            raise MissingValueError(
+                f"Parameter(s) {', '.join(lack)} are neither fitted nor known: give the model defaults "
+                "(model.with_defaults({...})) or list them in params=[...] to estimate them."
+            )
+
+    # initial values: fixed, from data, or fitted (per series)
+    fit_states: set = set()
+    given: dict = {}
+    if isinstance(ics, str):
+        if ics not in ("data", "fit"):
+            raise FitError(f"ics must be 'data', 'fit', a dict or a list of states; got {ics!r}.")
+        if ics == "fit":
+            fit_states = set(model.states)
+    elif isinstance(ics, Mapping):
+        for k, v in ics.items():
+            s = _state(model, k)
+            if isinstance(v, str):
+                if v != "fit":
+                    raise FitError(f"ics values are numbers or 'fit'; got {v!r} for {state_name(s)}.")
+                fit_states.add(s)
+            else:
+                given[s] = float(v)
+    else:
+        fit_states = {_state(model, k) for k in _as_list(ics)}
+
+    labels: list[str] = [p.name for p in fit_params]
+    unknowns: list = [(p, None) for p in fit_params]
+    start = [float(starts[p]) for p in fit_params]
+    known_ics: list[dict] = []
+    fitted_ic: list[dict] = []
+    for i, (series, exprs) in enumerate(resolved):
+        from_data = data.initial_values(model, i)
+        stored = {e for k in series.ics for e in [_known(model, k)] if e is not None}
+        known, fitted = {}, {}
+        for s in model.states:
+            value = given.get(s, from_data.get(s, defaults.get(s)))
+            if s in fit_states:
+                fitted[s] = len(unknowns)
+                unknowns.append((s, i))
+                labels.append(state_name(s) + (f"[{i}]" if nser > 1 else "") + "(0)")
+                start.append(0.0 if value is None else float(value))
+            elif value is None:
+                raise MissingValueError(
+                    f"No initial value for state {state_name(s)}"
+                    + (f" of trajectory {i}" if nser > 1 else "")
+                    + ": it is neither observed at the first time nor stored with the data, and the "
+                    f"model has no default. Pass ics={{{state_name(s)!r}: value}} or estimate it with "
+                    f"ics={{{state_name(s)!r}: 'fit'}} (or ics='fit' for all)."
+                )
+            else:
+                known[s] = float(value)
+        # a first sample used as the initial value carries no information: drop it from the fit
+        first_used = [s for s in known if s in exprs and s not in stored and s not in given]
+        known_ics.append(known)
+        fitted_ic.append((fitted, first_used))
+
+    bnds = _bounds(model, unknowns, labels, bounds)
+    z0 = np.array([b.inverse(v, lab, FitError) for b, v, lab in zip(bnds, start, labels)], dtype=float)
+    wts = _weights(model, data, resolved, weights)
+
+    groups, args, n_obs = [], [], 0
+    order: dict = {}
+    for i, (series, exprs) in enumerate(resolved):
+        order.setdefault((tuple(exprs), len(series)), []).append(i)
+    p_cols = tuple(model.params.index(p) for p in fit_params)
+    p_unk = tuple(range(len(fit_params)))
+    base_p = defaults
+    for (exprs, n), members in order.items():
+        rows, cols, unk = [], [], []
+        y0s, ps, ts, ys, masks = [], [], [], [], []
+        for r, i in enumerate(members):
+            series = resolved[i][0]
+            fitted, first_used = fitted_ic[i]
+            for s, u in fitted.items():
+                rows.append(r)
+                cols.append(model.states.index(s))
+                unk.append(u)
+            y0s.append([known_ics[i].get(s, 0.0) for s in model.states])
+            pv = {**{p: v for p, v in base_p.items() if p in model.params}, **settings[i]}
+            ps.append([float(pv.get(p, starts.get(p, 0.0))) for p in model.params])
+            ts.append(series.t)
+            ys.append(np.stack([series.values[k] for k in series.values], -1))
+            m = np.ones((n, len(exprs)))
+            for s in first_used:
+                m[0, exprs.index(s)] = 0.0
+            masks.append(m)
+            n_obs += int(m.sum())
+        w = np.array([wts[e] for e in exprs])
+        groups.append(_Group(tuple(members), exprs, n, p_cols, p_unk, tuple(rows), tuple(cols), tuple(unk)))
+        args.append(
+            dict(
+                ts=jnp.asarray(np.stack(ts)),
+                Y=jnp.asarray(np.stack(ys)),
+                W=jnp.asarray(np.stack(masks) * w),
+                y0=jnp.asarray(np.array(y0s, dtype=float).reshape(len(members), len(model.states))),
+                p=jnp.asarray(np.array(ps, dtype=float).reshape(len(members), len(model.params))),
+            )
+        )
+    return _Problem(labels, unknowns, z0, bnds, tuple(groups), args, known_ics, n_obs)
+
+
+def _state(model, key):
+    s = model.lookup(key)
+    if s not in model.rhs:
+        raise FitError(f"ics refers to {s}, a parameter; list parameters in params=[...].")
+    return s
+
+
+def _known(model, key):
+    try:
+        return model.lookup(key)
+    except SymmlError:
+        return None
+
+
+def _bounds(model, unknowns, labels, bounds) -> list[Bound]:
+    spec: dict = {}
+    for k, v in (bounds or {}).items():
+        spec[model.lookup(k)] = Bound.parse(k, v, FitError)
+    fitted = {u for u, _ in unknowns}
+    for sym in spec:
+        if sym not in fitted:
+            raise FitError(f"bounds has an entry for {sym}, which is not estimated by this fit.")
+    out = []
+    for sym, _ in unknowns:
+        if sym in spec:
+            out.append(spec[sym])
+        elif isinstance(sym, sp.Symbol) and sym.is_positive:
+            out.append(Bound(0.0, None))
+        else:
+            out.append(Bound())
+    return out
+
+
+def _weights(model, data, resolved, weights) -> dict:
+    exprs = {e for _, ex in resolved for e in ex}
+    if weights is None:
+        return {e: 1.0 for e in exprs}
+    if isinstance(weights, str):
+        if weights != "relative":
+            raise FitError(f"weights must be None, 'relative' or a dict {{key: weight}}; got {weights!r}.")
+        out = {}
+        for e in exprs:
+            vals = np.concatenate(
+                [s.values[k] for s, ex in resolved for k, ee in zip(s.values, ex) if ee == e]
+            )
+            scale = float(np.mean(np.abs(vals)))
+            out[e] = 1.0 / scale if scale > 0 else 1.0
+        return out
+    out = {e: 1.0 for e in exprs}
+    for k, w in weights.items():
+        e = _resolve_key(model, k, None)
+        if e not in exprs:
+            raise DataError(
+                f"weights has an entry for {key_name(k)!r}, which the data does not observe (observed: "
+                + ", ".join(key_name(x) for x in exprs)
+                + ")."
+            )
+        w = float(w)
+        if not (np.isfinite(w) and w > 0):
+            raise FitError(f"weights[{key_name(k)}] = {w}; weights must be finite and > 0.")
+        out[e] = w
+    return out
+
+
+# ----------------------------------------------------------------------------- compiled parts
+
+
+SOLUTIONS = ("auto", "analytic", "numeric")
+
+
+def _closed_form(model, problem: _Problem, solution: str):
+    """``(ClosedForm, autonomous, t0)`` of the model's flow ``y(t) = F(t - t0, y0, p)``, or None.
+
+    The general solution with symbolic initial values comes from :func:`symml.solve_analytic`
+    (a time budget, cached per model). ``"auto"`` tries linear, symbolic models only.
+    """
+    from . import analytic
+
+    if solution == "numeric":
+        return None
+    t0s = {float(a["ts"][i, 0]) for a in problem.args for i in range(a["ts"].shape[0])}
+    why = None
+    if model.neural:
+        why = "the model has neural terms"
+    elif solution == "auto" and not analytic.structure(model)["linear"]:
+        why = "the model is nonlinear"
+    autonomous = model.is_autonomous
+    if why is None and not autonomous and len(t0s) > 1:
+        why = "the model is driven (contains t) and the trajectories start at different times"
+    t0 = 0.0 if autonomous else next(iter(t0s))
+    cache = model._cache.setdefault("fit_closed_form", {})
+    key = (solution == "analytic", t0)
+    if why is None and key not in cache:
+        budget = analytic.ANALYTIC_TIMEOUT if solution == "analytic" else analytic.AUTO_TIMEOUT
+        try:
+            sol = analytic.solve_analytic(model, ics="symbolic", timeout=budget, t0=t0)
+            ic_syms = [sol.ics[s] for s in model.states]
+            cf = analytic.ClosedForm.build(
+                [sol.exprs[s] for s in model.states], list(model.params) + ic_syms, title=f"{model.name}_flow"
+            )
+            cache[key] = (cf, None)
+        except SymmlError as err:
+            cache[key] = (None, str(err))
+    cf, err = (None, why) if why is not None else cache[key]
+    if cf is None and solution == "analytic":
+        raise analytic.NoClosedForm(f"fit(solution='analytic'): no closed form for {model.name!r}: {err}")
+    return None if cf is None else (cf, autonomous, t0)
+
+
+def _residual_fn(model, problem: _Problem, slv, rtol, atol, max_steps, mode, flow=None):
+    """``r(theta, args) -> (residual vector, (observables per group, solver codes))``."""
+    vf = compile(model)
+    obs = [compile_exprs(model, list(g.exprs), title="observable") for g in problem.groups]
+    controller = diffrax.PIDController(rtol=rtol, atol=atol)
+    adjoint = diffrax.ForwardMode() if mode == "fwd" else _DEFAULT_ADJOINT
+    groups = problem.groups
+
+    def solve_one(y0, p, ts):
+        if flow is not None:  # the closed form: y(t) = F(t - t0, y0, p)
+            cf, autonomous, _ = flow
+            shift = ts[0] if autonomous else 0.0  # a driven flow is built for its own t0
+            args = jnp.concatenate([p, y0])
+            return jax.vmap(lambda tt: cf(tt - shift, args))(ts), jnp.asarray(0, jnp.int32)
+        ys, _, _, code, _ = _core(
+            vf, None, y0, p, ts[0], ts[-1], ts, slv, controller, None, adjoint, max_steps, None, 1e-12
+        )
+        return ys, code
+
+    def residuals(theta, args):
+        out, preds, codes = [], [], []
+        for g, f, a in zip(groups, obs, args):
+            p, y0 = a["p"], a["y0"]
+            if g.p_cols:
+                p = p.at[:, jnp.asarray(g.p_cols)].set(theta[jnp.asarray(g.p_unk)])
+            if g.ic_rows:
+                y0 = y0.at[jnp.asarray(g.ic_rows), jnp.asarray(g.ic_cols)].set(theta[jnp.asarray(g.ic_unk)])
+            ys, code = jax.vmap(solve_one)(y0, p, a["ts"])
+            pred = finite_tangent(jax.vmap(jax.vmap(f, in_axes=(0, 0, None)))(a["ts"], ys, p))
+            out.append(((pred - a["Y"]) * a["W"]).reshape(-1))
+            preds.append(pred)
+            codes.append(code)
+        return jnp.concatenate(out), (preds, codes)
+
+    return residuals
+
+
+def _runner(model, problem, method, slv, rtol, atol, max_steps, size, tol, verbose, flow):
+    n_unk = len(problem.labels)
+    mode = "fwd" if n_unk <= FORWARD_MODE_MAX else "bwd"
+    residuals = _residual_fn(model, problem, slv, rtol, atol, max_steps, mode, flow)
+    kinds = tuple(b.kind for b in problem.bounds)
+
+    def transform(z, lims):
+        return jnp.stack([Bound.apply(k, z[j], lims[0][j], lims[1][j]) for j, k in enumerate(kinds)])
+
+    def evaluate(z, args):
+        data, lims = args
+        r, (preds, codes) = residuals(transform(z, lims), data)
+        r = jnp.where(jnp.isfinite(r), r, jnp.inf)
+        return r, (jnp.sum(r**2), preds, [c.astype(r.dtype) for c in codes])
+
+    def lsq(z, args):
+        if mode != "fwd":
+            return evaluate(z, args)
+
+        # One forward pass gives the residuals and their Jacobian (primal + p tangents in one
+        # loop through the solver); the optimiser's linearisation is then a matrix product.
+        @jax.custom_jvp
+        def f(zz):
+            return evaluate(zz, args)
+
+        @f.defjvp
+        def f_jvp(primals, tangents):
+            (zz,), (dz,) = primals, tangents
+            J, out = jax.jacfwd(lambda q: _with_value(evaluate, q, args), has_aux=True)(zz)
+            zeros = jax.tree_util.tree_map(jnp.zeros_like, out[1])
+            return out, (J @ dz, zeros)
+
+        return f(z)
+
+    def scalar(z, args):
+        r, aux = lsq(z, args)
+        return 0.5 * jnp.sum(r**2), aux
+
+    def run(z0, data, lims, max_iter):
+        args = (data, lims)
+        if method == "lm" or isinstance(method, optx.AbstractLeastSquaresSolver):
+            solver = method if not isinstance(method, str) else optx.LevenbergMarquardt(rtol=tol, atol=tol)
+            z, n, conv, code, hist, state = iterate_optimistix(
+                solver, lsq, z0, args, {"jac": mode}, max_iter, size, tol, verbose
+            )
+            theta = transform(z, lims)
+            if isinstance(solver, optx.AbstractGaussNewton):
+                # The Jacobian at the accepted point is in the solver state: no extra solve to
+                # compile. Chain rule back to the original parametrisation (diagonal transform).
+                _, dtheta = jax.jvp(lambda zz: transform(zz, lims), (z,), (jnp.ones_like(z),))
+                Jz = state.f_info.jac.as_matrix()
+                J = jnp.where(dtheta != 0, Jz / jnp.where(dtheta != 0, dtheta, 1.0), 0.0)
+                _, preds, codes = state.aux
+                return theta, n, conv, code, hist, state.f_info.residual, J, preds, codes
+        elif method == "bfgs" or isinstance(method, optx.AbstractMinimiser):
+            solver = method if not isinstance(method, str) else optx.BFGS(rtol=tol, atol=tol)
+            opts = {"autodiff_mode": mode}
+            z, n, conv, code, hist, _ = iterate_optimistix(
+                solver, scalar, z0, args, opts, max_iter, size, tol, verbose
+            )
+        else:
+            opt = optax.adam(1e-2) if method == "adam" else method
+            n_obs = max(problem.n_obs, 1)
+
+            def mean_loss(z, args):
+                r, aux = lsq(z, args)
+                return jnp.sum(r**2) / n_obs, aux[0]
+
+            z, n, conv, code, hist = iterate_optax(
+                opt, mean_loss, z0, args, max_iter, size, tol, mode, verbose
+            )
+        theta = transform(z, lims)
+        jac = jax.jacfwd if mode == "fwd" else jax.jacrev
+        J, (r, (preds, codes)) = jac(lambda th: _with_value(residuals, th, data), has_aux=True)(theta)
+        return theta, n, conv, code, hist, r, J, preds, [c.astype(r.dtype) for c in codes]
+
+    return jax.jit(run)
+
+
+def _with_value(residuals, theta, args):
+    r, aux = residuals(theta, args)
+    return r, (r, aux)
+
+
+# Compiled fit programs depend on the equations, never on default values: models with equal
+# equations (e.g. two calls of sm.zoo.lotka_volterra()) share them. A small LRU keeps them.
+_RUNNERS: OrderedDict = OrderedDict()
+_RUNNERS_MAX = 64
+
+
+def _cached_runner(model, key):
+    if model.neural:  # the weights are compiled in: per model object
+        return model._cache.setdefault("fit_runners", {}).get(key)
+    full = (model.equations, model.states, model.params) + key
+    runner = _RUNNERS.get(full)
+    if runner is not None:
+        _RUNNERS.move_to_end(full)
+    return runner
+
+
+def _store_runner(model, key, runner):
+    if model.neural:
+        model._cache.setdefault("fit_runners", {})[key] = runner
+        return
+    _RUNNERS[(model.equations, model.states, model.params) + key] = runner
+    while len(_RUNNERS) > _RUNNERS_MAX:
+        _RUNNERS.popitem(last=False)
+
+
+# ----------------------------------------------------------------------------- fit
+
+
+def fit(
+    model,
+    data: Dataset,
+    params: Sequence[Any] | Mapping[Any, float] | None = None,
+    ics: str | Mapping[Any, Any] | Sequence[Any] = "data",
+    bounds: Mapping[Any, tuple[float | None, float | None]] | None = None,
+    method: Any = "lm",
+    *,
+    weights: str | Mapping[Any, float] | None = None,
+    solver: str | diffrax.AbstractSolver = "tsit5",
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    max_steps: int = 16384,
+    max_iter: int | None = None,
+    tol: float | None = None,
+    solution: str = "auto",
+    verbose: bool = False,
+) -> FitResult:
+    """Estimate parameters (and initial values) of ``model`` from ``data`` through the solver.
+
+    Args:
+        model: a :class:`symml.Model`.
+        data: a :class:`symml.Dataset` (one or several trajectories; states or expressions of
+            them observed).
+        params: parameters to estimate: a list of symbols/names (starting from the model's
+            defaults), a dict ``{symbol: starting value}``, or None for every parameter that
+            is not stored as a per-trajectory setting in the data. The others keep their
+            defaults (change them with ``model.with_defaults``).
+        ics: ``"data"`` (default): initial values stored with the data, else the first sample
+            of each observed state, else the model's defaults (an error names any state left
+            without one); ``"fit"``: estimate every initial value of every trajectory; a dict
+            ``{state: value or "fit"}`` or a list of states to estimate, the rest from the data.
+        bounds: ``{symbol: (lo, hi)}`` with None for no limit. Bounded unknowns are fitted
+            through log / sine transforms (:class:`symml.inverse.Bound`); parameters declared
+            ``positive=True`` are kept positive by default (``bounds={k: None}`` lifts that).
+        method: ``"lm"`` (Levenberg–Marquardt, default), ``"bfgs"``, ``"adam"`` (optax, rate
+            1e-2 in the transformed coordinates), or an optimistix least-squares solver or
+            minimiser, or an optax optimiser.
+        weights: None (all 1), ``"relative"`` (1 / mean|value| per observed key, for relative
+            noise), or ``{key: weight}``; residuals are multiplied by the weights (use 1/σ).
+        solver, rtol, atol, max_steps: the ODE solve (see :func:`symml.simulate`).
+        max_iter: optimiser steps (default 200 for lm, 500 for bfgs, 5000 for adam).
+        tol: convergence tolerance (relative and absolute, on unknowns and loss; adam: relative
+            improvement over the last 100 steps). Defaults 1e-10 (1e-7 for adam).
+        solution: ``"auto"`` (default) predicts through the closed form when
+            :func:`symml.solve_analytic` finds one for a linear model within a short budget
+            (once per model), else integrates; ``"analytic"`` requires the closed form (raises
+            :class:`symml.NoClosedForm`); ``"numeric"`` always integrates. A solver other than
+            ``"tsit5"``/``"auto"`` means numeric. ``result.solution`` records which was used.
+        verbose: print the loss after each step.
+
+    Returns:
+        A :class:`FitResult`. If the optimiser stops without converging, a :class:`FitWarning`
+        says so (with the last loss and what to try) and ``result.converged`` is False.
+
+    Derivatives are exact (forward mode through the solve for up to 40 unknowns, reverse
+    mode above). The whole optimisation is one compiled call, cached per model and problem
+    structure: fitting new data of the same shape does not recompile.
+    """
+    from .model import Model
+
+    if not isinstance(model, Model):
+        raise TypeError(f"fit needs a symml Model first; got {type(model).__name__}.")
+    if not isinstance(data, Dataset):
+        raise TypeError(
+            f"fit needs a symml Dataset; got {type(data).__name__}. Build one with "
+            "sm.Dataset(t=..., y={state: values}) or sm.Dataset.from_pandas(df)."
+        )
+    name = method if isinstance(method, str) else None
+    if name is not None and name not in METHODS:
+        raise FitError(f"Unknown method {method!r}; use one of {', '.join(METHODS)} or an optimiser object.")
+    kind = name or ("lm" if isinstance(method, optx.AbstractLeastSquaresSolver) else "adam")
+    kind = "bfgs" if isinstance(method, optx.AbstractMinimiser) else kind
+    max_iter = int(max_iter if max_iter is not None else _DEFAULT_ITER[kind])
+    if max_iter < 1:
+        raise FitError(f"max_iter must be at least 1, got {max_iter}.")
+    size = max(256, 1 << (max_iter - 1).bit_length())  # history buffer: one compile per size class
+    tol = float(tol if tol is not None else _DEFAULT_TOL[kind])
+    problem = _build(model, data, params, ics, bounds, weights)
+    if not problem.labels:
+        raise FitError("Nothing to estimate: params is empty and no initial value is fitted.")
+    if solution not in SOLUTIONS:
+        raise FitError(f"solution must be one of {', '.join(SOLUTIONS)}; got {solution!r}.")
+    if solution == "auto" and not (isinstance(solver, str) and solver in ("tsit5", "auto")):
+        solution = "numeric"
+    flow = _closed_form(model, problem, solution)
+    if solver == "auto" and flow is None:
+        a = problem.args[0]
+        solver = choose_solver(model, a["y0"][0], a["p"][0], float(a["ts"][0, 0]), float(a["ts"][0, -1]))
+    slv = get_solver(solver)
+    solver_name = solver if isinstance(solver, str) else type(solver).__name__
+    key = (
+        "fit",
+        None if flow is None else ("closed_form", flow[2]),
+        method,
+        tuple(problem.groups),
+        tuple(b.kind for b in problem.bounds),
+        problem.n_obs,
+        slv,
+        float(rtol),
+        float(atol),
+        int(max_steps),
+        size,
+        tol,
+        bool(verbose),
+    )
+    lims = np.array(
+        [[np.nan if b.lo is None else b.lo, np.nan if b.hi is None else b.hi] for b in problem.bounds]
+    )
+    call_args = (
+        jnp.asarray(problem.start),
+        problem.args,
+        jnp.asarray(lims.T),
+        jnp.asarray(max_iter, jnp.int32),
+    )
+    runner = _cached_runner(model, key)
+    compile_seconds = 0.0
+    if runner is None:
+        t_start = _time.perf_counter()
+        program = _runner(
+            model, problem, method, slv, float(rtol), float(atol), int(max_steps), size, tol, verbose, flow
+        )
+        runner = program.lower(*call_args).compile()
+        compile_seconds = _time.perf_counter() - t_start
+        _store_runner(model, key, runner)
+    t_start = _time.perf_counter()
+    out = runner(*call_args)
+    theta, n, conv, code, hist, r, J, preds, codes = jax.device_get(out)
+    elapsed = _time.perf_counter() - t_start
+    if not np.isfinite(hist[0]):  # the first step evaluates the start values
+        raise FitError(
+            "The model cannot be solved at the starting values ("
+            + ", ".join(f"{lab}={v:g}" for lab, v in zip(problem.labels, _start_values(problem)))
+            + f"): the residuals are not finite (solver {solver_name}). Start closer to plausible values "
+            "with params={...}, add bounds, or raise max_steps."
+        )
+    label = name or ("optax" if isinstance(method, optax.GradientTransformation) else type(method).__name__)
+    info = dict(
+        method=label,
+        solver=solver_name,
+        max_iter=max_iter,
+        tol=tol,
+        seconds=elapsed,
+        compile_seconds=compile_seconds,
+        solution="numeric" if flow is None else "analytic",
+    )
+    return make_result(
+        model, data, problem, theta, int(n), bool(conv), int(code), hist, r, J, preds, codes, info
+    )
+
+
+def _start_values(problem):
+    return [float(b.forward(jnp.asarray(z))) for b, z in zip(problem.bounds, problem.start)]

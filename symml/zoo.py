@@ -1,0 +1,220 @@
+"""Reference systems, each a few lines of SymPy with the defaults of PROBLEMS.md.
+
+Every function returns a fresh :class:`symml.Model` whose defaults include parameter values
+and initial values, so ``sm.simulate(sm.zoo.lorenz(), t_span=(0, 10))`` just works.
+
+>>> import symml as sm
+>>> sm.zoo.names()[:3]
+('projectile', 'pendulum', 'lotka_volterra')
+"""
+
+from __future__ import annotations
+
+import math
+
+import sympy as sp
+
+from ._symbols import parameters, states, t
+from .model import Model
+
+__all__ = [
+    "projectile",
+    "pendulum",
+    "lotka_volterra",
+    "duffing",
+    "harmonic_oscillator",
+    "van_der_pol",
+    "lorenz",
+    "kepler",
+    "names",
+    "get",
+]
+
+
+def projectile(drag: str = "stokes", v0: float = 15.0, angle_deg: float = 60.0) -> Model:
+    """Shot put with air drag (PROBLEMS.md §1).
+
+    * ``drag="stokes"``: m x'' = -k x',  m y'' = -k y' - m g  (k = 0.45 kg/s)
+    * ``drag="newton"``: m x'' = -k |v| x', m y'' = -k |v| y' - m g, |v| = sqrt(x'^2 + y'^2)
+      (k = 0.05 kg/m, a strong quadratic drag so that it matters over a throw)
+    * ``drag="none"``:   x'' = 0, y'' = -g
+
+    Defaults: m = 7.26 kg, g = 9.81 m/s^2, launch at ``v0`` m/s and ``angle_deg`` degrees
+    from the origin.
+    """
+    x, y = states("x y")
+    m, k, g = parameters("m k g", positive=True)
+    vx, vy = x.diff(t), y.diff(t)
+    if drag == "stokes":
+        eqs = [sp.Eq(m * x.diff(t, 2), -k * vx), sp.Eq(m * y.diff(t, 2), -k * vy - m * g)]
+        kval = 0.45
+    elif drag == "newton":
+        speed = sp.sqrt(vx**2 + vy**2)
+        eqs = [
+            sp.Eq(m * x.diff(t, 2), -k * speed * vx),
+            sp.Eq(m * y.diff(t, 2), -k * speed * vy - m * g),
+        ]
+        kval = 0.05
+    elif drag == "none":
+        eqs = [sp.Eq(x.diff(t, 2), 0), sp.Eq(y.diff(t, 2), -g)]
+        kval = None
+    else:
+        raise ValueError(f"drag must be 'stokes', 'newton' or 'none', got {drag!r}")
+    th = math.radians(angle_deg)
+    defaults = {g: 9.81, x: 0.0, y: 0.0, vx: v0 * math.cos(th), vy: v0 * math.sin(th)}
+    if drag != "none":
+        defaults.update({m: 7.26, k: kval})
+    return Model(eqs, defaults=defaults, name=f"projectile_{drag}")
+
+
+def pendulum(small_angle: bool = False, theta0: float = 1.0) -> Model:
+    """Pendulum (PROBLEMS.md §2): theta'' + (g/l) sin(theta) = 0, or theta'' + (g/l) theta = 0
+    with ``small_angle=True``. Defaults g = 9.81, l = 1, theta(0) = ``theta0``, theta'(0) = 0."""
+    (theta,) = states("theta")
+    g, l = parameters("g l", positive=True)  # noqa: E741
+    restoring = theta if small_angle else sp.sin(theta)
+    eq = sp.Eq(theta.diff(t, 2), -(g / l) * restoring)
+    return Model(
+        [eq],
+        defaults={g: 9.81, l: 1.0, theta: theta0, theta.diff(t): 0.0},
+        name="pendulum_small_angle" if small_angle else "pendulum",
+    )
+
+
+def lotka_volterra() -> Model:
+    """Lotka–Volterra (PROBLEMS.md §3): u' = alpha u - beta u v,  v' = -gamma v + delta u v,
+    with alpha, beta, gamma, delta = 1.3, 0.9, 0.8, 1.8 and u(0), v(0) = 0.44249296, 4.6280594."""
+    u, v = states("u v")
+    a, b, c, d = parameters("alpha beta gamma delta", positive=True)
+    return Model(
+        [sp.Eq(u.diff(t), a * u - b * u * v), sp.Eq(v.diff(t), -c * v + d * u * v)],
+        defaults={a: 1.3, b: 0.9, c: 0.8, d: 1.8, u: 0.44249296, v: 4.6280594},
+        name="lotka_volterra",
+    )
+
+
+def duffing(form: str = "real") -> Model:
+    """Duffing oscillator (PROBLEMS.md §4).
+
+    * ``form="real"``: q'' + gamma q' + omega0^2 q + epsilon q^3 = f cos(omega t), with
+      omega0 = 1, gamma = 0.1, epsilon = 0.25, f = 0.3, omega = 1.2, q(0) = q'(0) = 0.
+    * ``form="amplitude"``: the rotating-frame complex amplitude z = a + i b,
+      z' = -i(omega0 - omega(t)) z - (gamma/2) z - i epsilon |z|^2 z + i f, written in real
+      parts, under a linear frequency sweep omega(t) = omega_start + rate t:
+      a' = c b - (gamma/2) a,  b' = -c a - (gamma/2) b + f,  c = omega0 - omega(t) + epsilon (a^2 + b^2).
+      Defaults omega0 = 1, gamma = 0.05, epsilon = 0.02, f = 0.02, omega_start = 0.9,
+      rate = 0.001 (a sweep through resonance over t in [0, 200]).
+    """
+    if form == "real":
+        (q,) = states("q")
+        w0, gam, eps, f, w = parameters("omega0 gamma epsilon f omega", real=True)
+        eq = sp.Eq(q.diff(t, 2) + gam * q.diff(t) + w0**2 * q + eps * q**3, f * sp.cos(w * t))
+        return Model(
+            [eq],
+            defaults={w0: 1.0, gam: 0.1, eps: 0.25, f: 0.3, w: 1.2, q: 0.0, q.diff(t): 0.0},
+            name="duffing",
+        )
+    if form == "amplitude":
+        a, b = states("a b")
+        w0, gam, eps, f, ws, rate = parameters("omega0 gamma epsilon f omega_start rate", real=True)
+        c = w0 - (ws + rate * t) + eps * (a**2 + b**2)
+        return Model(
+            [sp.Eq(a.diff(t), c * b - gam / 2 * a), sp.Eq(b.diff(t), -c * a - gam / 2 * b + f)],
+            defaults={w0: 1.0, gam: 0.05, eps: 0.02, f: 0.02, ws: 0.9, rate: 0.001, a: 0.0, b: 0.0},
+            name="duffing_amplitude",
+        )
+    raise ValueError(f"form must be 'real' or 'amplitude', got {form!r}")
+
+
+def harmonic_oscillator(damping: bool = True, drive: bool = False) -> Model:
+    """m x'' + c x' + k x = F cos(Omega t) (c only with ``damping``, F and Omega only with
+    ``drive``). Defaults m = 1, k = 4, c = 0.4, F = 1, Omega = 1.5, x(0) = 1, x'(0) = 0."""
+    (x,) = states("x")
+    m, k = parameters("m k", positive=True)
+    lhs = m * x.diff(t, 2) + k * x
+    rhs = sp.Integer(0)
+    defaults = {m: 1.0, k: 4.0, x: 1.0, x.diff(t): 0.0}
+    if damping:
+        (c,) = parameters("c", positive=True)
+        lhs += c * x.diff(t)
+        defaults[c] = 0.4
+    if drive:
+        F, W = parameters("F Omega", positive=True)
+        rhs = F * sp.cos(W * t)
+        defaults.update({F: 1.0, W: 1.5})
+    return Model([sp.Eq(lhs, rhs)], defaults=defaults, name="harmonic_oscillator")
+
+
+def van_der_pol(mu: float = 1.0) -> Model:
+    """Van der Pol: x'' - mu (1 - x^2) x' + x = 0; defaults mu, x(0) = 2, x'(0) = 0."""
+    (x,) = states("x")
+    (m,) = parameters("mu", positive=True)
+    eq = sp.Eq(x.diff(t, 2), m * (1 - x**2) * x.diff(t) - x)
+    return Model([eq], defaults={m: mu, x: 2.0, x.diff(t): 0.0}, name="van_der_pol")
+
+
+def lorenz() -> Model:
+    """Lorenz: x' = sigma (y - x), y' = x (rho - z) - y, z' = x y - beta z with
+    sigma, rho, beta = 10, 28, 8/3 and (x, y, z)(0) = (1, 1, 1)."""
+    x, y, z = states("x y z")
+    s, r, b = parameters("sigma rho beta", positive=True)
+    return Model(
+        [
+            sp.Eq(x.diff(t), s * (y - x)),
+            sp.Eq(y.diff(t), x * (r - z) - y),
+            sp.Eq(z.diff(t), x * y - b * z),
+        ],
+        defaults={s: 10.0, r: 28.0, b: 8.0 / 3.0, x: 1.0, y: 1.0, z: 1.0},
+        name="lorenz",
+    )
+
+
+def kepler(eccentricity: float = 0.5) -> Model:
+    """Kepler two-body problem in the plane: q'' = -mu q / |q|^3 for q = (qx, qy).
+
+    Energy (|q'|^2/2 - mu/|q|) and angular momentum (qx qy' - qy qx') are conserved.
+    Defaults mu = 1 and an orbit of the given eccentricity starting at periapsis (1 - e, 0).
+    """
+    qx, qy = states("qx qy")
+    (mu,) = parameters("mu", positive=True)
+    r3 = (qx**2 + qy**2) ** sp.Rational(3, 2)
+    e = eccentricity
+    return Model(
+        [sp.Eq(qx.diff(t, 2), -mu * qx / r3), sp.Eq(qy.diff(t, 2), -mu * qy / r3)],
+        defaults={
+            mu: 1.0,
+            qx: 1.0 - e,
+            qy: 0.0,
+            qx.diff(t): 0.0,
+            qy.diff(t): math.sqrt((1 + e) / (1 - e)),
+        },
+        name="kepler",
+    )
+
+
+_REGISTRY = {
+    "projectile": projectile,
+    "pendulum": pendulum,
+    "lotka_volterra": lotka_volterra,
+    "duffing": duffing,
+    "harmonic_oscillator": harmonic_oscillator,
+    "van_der_pol": van_der_pol,
+    "lorenz": lorenz,
+    "kepler": kepler,
+}
+
+
+def names() -> tuple[str, ...]:
+    """Names of the zoo models (usable on the command line)."""
+    return tuple(_REGISTRY)
+
+
+def get(name: str, **kwargs) -> Model:
+    """The zoo model called ``name`` (e.g. ``get("projectile", drag="newton")``)."""
+    from .errors import UnknownNameError, suggest
+
+    if name not in _REGISTRY:
+        raise UnknownNameError(
+            f"No zoo model named {name!r}; available: {', '.join(_REGISTRY)}." + suggest(name, _REGISTRY)
+        )
+    return _REGISTRY[name](**kwargs)

@@ -1,0 +1,44 @@
+"""examples/projectile.py in fast mode: closed forms, the three ranges, the range map, the
+inverse question; figures written."""
+
+import os
+import runpy
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "projectile.py"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("projectile")
+    old = {k: os.environ.get(k) for k in ("SYMML_EXAMPLE_FAST", "SYMML_EXAMPLE_OUT")}
+    os.environ.update(SYMML_EXAMPLE_FAST="1", SYMML_EXAMPLE_OUT=str(out))
+    try:
+        ns = runpy.run_path(str(EXAMPLE), run_name="__main__")
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return ns, out
+
+
+def test_three_ranges_agree_with_problems_md(run):
+    ns, _ = run
+    for kv, expected in ((0.45, 17.8800198525094), (1.8, 13.6065731068121)):
+        lambert, newton, event = ns["ranges"][kv]
+        assert lambert == pytest.approx(expected, rel=1e-13)
+        assert newton == pytest.approx(lambert, rel=1e-10) and event == pytest.approx(lambert, rel=1e-9)
+
+
+def test_range_map_and_inverse_question(run):
+    ns, out = run
+    grid = ns["grid"]
+    assert grid.shape == (100, 100) and float(grid.min()) > 0
+    assert ns["agree"] < 1e-6  # closed form against the numeric ground-hit events
+    assert 24 < ns["v_star"] < 27 and abs(ns["d_check"] - 50.0) < 1e-8
+    for name in ("projectile_trajectories.png", "projectile_range_map.png"):
+        assert (out / name).stat().st_size > 10_000

@@ -1,0 +1,36 @@
+"""The README's quick start runs as written, and CI runs the README's exact test command."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _blocks(lang: str) -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
+
+
+def test_quick_start_runs(tmp_path):
+    code = _blocks("python")[0]
+    script = tmp_path / "quickstart.py"
+    script.write_text(code)
+    env = dict(os.environ, MPLBACKEND="Agg")
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "range 17.88" in out.stdout
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    commands = _blocks("bash")
+    assert len(commands) >= 2
+    demo, tests = commands[0].strip(), commands[1].strip()
+    assert demo.endswith("symml demo")
+    assert 'pip install -e ".[test]"' in tests
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert tests in ci, "the README's test command must appear verbatim in .ci/run"

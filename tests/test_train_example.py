@@ -1,0 +1,51 @@
+"""examples/lotka_volterra_ude.py in fast mode: the universal ODE reaches the noise floor of
+PROBLEMS.md §3, its learned terms follow -beta u v and delta u v, figures and the result are written."""
+
+import os
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import symml as sm
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "lotka_volterra_ude.py"
+
+pytestmark = pytest.mark.slow  # two trainings of a 2->32->32->2 network (about a minute)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lotka_volterra_ude")
+    old = {k: os.environ.get(k) for k in ("SYMML_EXAMPLE_FAST", "SYMML_EXAMPLE_OUT")}
+    os.environ.update(SYMML_EXAMPLE_FAST="1", SYMML_EXAMPLE_OUT=str(out))
+    try:
+        ns = runpy.run_path(str(EXAMPLE), run_name="__main__")
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return ns, out
+
+
+def test_reaches_the_noise_floor(run):
+    ns, _ = run
+    assert ns["trained"].loss < 1.2 * ns["floor"]
+    assert ns["trained2"].loss < 1.5 * ns["floor"]
+
+
+def test_learned_interactions_are_close_to_the_truth(run):
+    ns, _ = run
+    assert abs(ns["c0"] - (-0.9)) < 0.15 and abs(ns["c1"] - 1.8) < 0.3
+    assert abs(ns["c0b"] - (-0.9)) < 0.15
+
+
+def test_figures_and_result_are_written(run):
+    _, out = run
+    for name in ("lv_ude_history.png", "lv_ude_fit.png", "lv_ude_product.png"):
+        assert (out / name).stat().st_size > 0
+    back = sm.load(out / "lv_ude.json")
+    assert isinstance(back, sm.Trained) and np.isfinite(back.loss)
