@@ -1,0 +1,39 @@
+"""symml demo: the whole chain on the Lotka–Volterra universal ODE (PROBLEMS.md §3)."""
+
+import json
+
+import pytest
+
+from symml.cli import main
+from symml.demo import demo_chain
+
+
+def test_quick_demo_writes_figures_and_numbers(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Recovered exactly the two interaction terms" in text
+    assert "Wall time per stage: data" in text and "Extrapolation to t = 50" in text
+    for name in ("data_and_fit.png", "learned_terms.png", "extrapolation.png", "recovered_model.json"):
+        assert (out / name).stat().st_size > 1000
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["exact_structure"] is True
+    assert summary["max_coefficient_error"] < 0.05
+    assert summary["extrapolation_rmse"]["recovered"] < summary["extrapolation_rmse"]["ude"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_demo_recovers_both_terms_within_two_percent(seed):
+    r = demo_chain(seed=seed, verbose=False)
+    assert r.exact, (r.extra, r.missing)
+    assert r.max_error <= 0.02, r.coefficients
+    assert r.extrapolation_rmse["recovered"] < 0.2
+
+
+@pytest.mark.slow
+def test_demo_with_operon_finds_the_interactions():
+    r = demo_chain(backend="operon", seed=0, quick=True, verbose=False)
+    for call, terms in r.coefficients.items():
+        ((c, d, f),) = terms.values()
+        assert f == pytest.approx(c, rel=0.1), (call, r.distilled.terms[call])
