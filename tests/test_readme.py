@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -24,6 +26,20 @@ def test_quick_start_runs(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "range 17.88" in out.stdout
+
+
+@pytest.mark.slow
+def test_data_to_equations_runs(tmp_path):
+    code = _blocks("python")[1]
+    script = tmp_path / "chain.py"
+    script.write_text(code)
+    env = dict(os.environ, MPLBACKEND="Agg")
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "U_0(u(t), v(t)) = -0.902*u(t)*v(t)" in out.stdout
+    assert "U_1(u(t), v(t)) = 1.788*u(t)*v(t)" in out.stdout
 
 
 def test_ci_runs_the_readme_test_command_verbatim():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sympy as sp
 
 import symml as sm
 
@@ -45,7 +46,19 @@ def test_learned_interactions_are_close_to_the_truth(run):
 
 def test_figures_and_result_are_written(run):
     _, out = run
-    for name in ("lv_ude_history.png", "lv_ude_fit.png", "lv_ude_product.png"):
+    for name in ("lv_ude_history.png", "lv_ude_fit.png", "lv_ude_product.png", "lv_ude_distilled.png"):
         assert (out / name).stat().st_size > 0
     back = sm.load(out / "lv_ude.json")
     assert isinstance(back, sm.Trained) and np.isfinite(back.loss)
+
+
+def test_sindy_distillation_recovers_the_interactions(run):
+    ns, _ = run
+    found, refit = ns["distilled"]["sindy"]
+    u, v = ns["u"], ns["v"]
+    for call, true in ns["truth_terms"].items():
+        assert sp.expand(found.terms[call]).as_coefficients_dict().keys() == {u * v}
+    c0, c1 = found.constants
+    assert refit.params[c0] == pytest.approx(-0.9, rel=0.05)
+    assert refit.params[c1] == pytest.approx(1.8, rel=0.05)
+    assert set(ns["distilled"]) == {"sindy", "operon"}

@@ -7,8 +7,10 @@ dozen large, cancelling terms. What decides between structures is the data. So, 
 network output, greedy forward selection on the network's samples proposes nested supports
 (1, 2, ... terms, plus the best single terms), and each combination of supports is refitted
 *through the ODE solver* against the training data (Levenberg–Marquardt on the coefficients,
-all other terms held at zero) and scored by BIC, with each observed key weighted by the
-residual scale of the trained universal ODE. The chosen coefficients are already refitted
+all other terms held at zero) and scored by the extended BIC, with each observed key weighted
+by the residual scale of the trained universal ODE; a local search (swap, add or drop one
+term of one output) then explores around the best combination. Combinations in which a
+coefficient is within two standard errors of zero rank last. The chosen coefficients are already refitted
 on the data.
 
 One model holding every candidate term is compiled once; a support is a mask on its
@@ -131,6 +133,9 @@ def select_through_solver(
     res_j = jax.jit(residuals)
     jac_j = jax.jit(jax.jacfwd(residuals))
     n_obs = int(sum(ok.sum() for _, _, ok in targets))
+    # Below this residual a fit is exact to solver accuracy: on noise-free data, extra terms
+    # must not win by fitting the integration error.
+    rss_floor = EXACT_TOL**2 * float(sum(np.nansum((obs / scale) ** 2) for obs, scale, _ in targets))
 
     per_call = {}
     for call in calls:
@@ -162,23 +167,58 @@ def select_through_solver(
 
         sol = least_squares(fun, start[active], jac=jac, method="lm", max_nfev=200)
         rss = float(sol.fun @ sol.fun)
-        bic = n_obs * math.log(max(rss, 1e-300) / n_obs) + len(active) * math.log(n_obs)
+        bic = n_obs * math.log(max(rss, rss_floor, 1e-300) / n_obs) + len(active) * math.log(n_obs)
+        # extended BIC (Chen & Chen 2008): the search tries many supports, and the best of many
+        # useless terms lowers the residual by luck more than log(n) pays for
+        bic += (
+            2.0
+            * EBIC_GAMMA
+            * sum(math.log(math.comb(len(terms[c]), len(x))) for c, x in zip(calls, supports))
+        )
         w = np.zeros(len(all_w))
         w[active] = sol.x
-        return bic, rss, [w[offsets[i] : offsets[i + 1]] for i in range(len(calls))], _t_min(sol, n_obs)
+        return (
+            bic,
+            rss,
+            [w[offsets[i] : offsets[i + 1]] for i in range(len(calls))],
+            _t_min(sol, n_obs, rss_floor),
+        )
 
-    tried = []
-    for supports in itertools.product(*[per_call[c][2] for c in calls]):
-        bic, rss, ws, t_min = fit(supports)
-        tried.append((bic, sum(map(len, supports)), supports, ws, rss, t_min))
-        if verbose:
-            shown = "; ".join(" + ".join(str(terms[c][j]) for j in s) for c, s in zip(calls, supports))
-            print(f"    BIC {bic:10.2f}  min |t| {t_min:7.2f}  {shown}")
-    tried.sort(key=lambda r: (r[0], r[1]))
-    # BIC alone keeps a term that lowers the residual a little by luck; a term whose
-    # coefficient is not at least SIGNIFICANCE standard errors away from zero is not supported
-    # by the data, so the best-scoring combination made only of significant terms wins.
-    best = next((r for r in tried if r[5] >= SIGNIFICANCE), tried[0])
+    done: dict[tuple, tuple] = {}
+
+    def score(supports) -> tuple:
+        supports = tuple(tuple(sorted(x)) for x in supports)
+        if supports not in done:
+            bic, rss, ws, t_min = fit(supports)
+            done[supports] = (bic, sum(map(len, supports)), supports, ws, rss, t_min)
+            if verbose:
+                shown = "; ".join(" + ".join(str(terms[c][j]) for j in x) for c, x in zip(calls, supports))
+                print(f"    BIC {bic:10.2f}  min |t| {t_min:7.2f}  {shown}")
+        r = done[supports]
+        # BIC alone keeps a term that lowers the residual a little by luck; a term whose
+        # coefficient is not at least SIGNIFICANCE standard errors away from zero is not
+        # supported by the data, so combinations made only of significant terms rank first.
+        return (r[5] < SIGNIFICANCE, r[0], r[1])
+
+    best = min(itertools.product(*[per_call[c][2] for c in calls]), key=score)
+    # The samples' proposals can miss the right term of an output when the network is poor
+    # there: search the neighbourhood of the best combination through the solver, one output
+    # at a time (every single term; one term more; one term less) until nothing improves.
+    for _ in range(MAX_SWEEPS):
+        before = best
+        for i, call in enumerate(calls):
+            m = len(terms[call])
+            current = tuple(sorted(best[i]))
+            options = [(j,) for j in range(m)]
+            options += [current[:k] + current[k + 1 :] for k in range(len(current)) if len(current) > 1]
+            if len(current) < max_terms:
+                options += [tuple(sorted(current + (j,))) for j in range(m) if j not in current]
+            trial = [tuple(best[:i]) + (o,) + tuple(best[i + 1 :]) for o in options]
+            best = min([tuple(best)] + trial, key=score)
+        if tuple(best) == tuple(before):
+            break
+    tried = sorted(done.values(), key=lambda r: (r[5] < SIGNIFICANCE, r[0], r[1]))
+    best = done[tuple(tuple(sorted(x)) for x in best)]
     out = {}
     for i, call in enumerate(calls):
         X, yv = samples[call]
@@ -218,15 +258,18 @@ def select_through_solver(
 
 
 SIGNIFICANCE = 2.0
+EXACT_TOL = 1e-5
+MAX_SWEEPS = 3
+EBIC_GAMMA = 1.0
 
 
-def _t_min(sol, n_obs: int) -> float:
+def _t_min(sol, n_obs: int, rss_floor: float = 0.0) -> float:
     """Smallest |coefficient| / standard error of a least-squares solution (inf if none)."""
     J = np.asarray(sol.jac)
     k = J.shape[1]
     if k == 0 or n_obs <= k:
         return math.inf
-    s2 = float(sol.fun @ sol.fun) / (n_obs - k)
+    s2 = max(float(sol.fun @ sol.fun), rss_floor) / (n_obs - k)
     cov = s2 * np.linalg.pinv(J.T @ J)
     se = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
     return float(np.min(np.abs(sol.x) / se))

@@ -1,0 +1,347 @@
+"""The benchmark grid: problems x methods x noise levels x seeds, in a process pool, resumable.
+
+Each run simulates the training data (:meth:`symml.Dataset.from_model`, relative noise),
+calls the method, and scores the model it returns (:mod:`symml.bench.metrics`). Rows are
+appended to ``results.csv`` as runs finish, so an interrupted benchmark resumes: rows
+already there (same problem, method, noise and seed) are skipped. ``results.json`` (rows
+plus software versions) and ``report.md`` are rewritten at the end.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import csv
+import math
+import multiprocessing
+import os
+import pickle
+import time
+import traceback
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..model import Model
+from . import metrics
+from .methods import Outcome, get_method, method_name
+from .problems import BenchError, Problem, get_problem, is_builtin, parameter_count
+
+__all__ = ["COLUMNS", "STAGES", "run", "run_one", "versions", "BenchWarning"]
+
+#: Timed stages (``time_<stage>`` columns; NaN where a method has no such stage).
+STAGES = ("data", "fit", "train", "distill", "refit", "method", "score", "total")
+#: The columns of results.csv, in order.
+COLUMNS = (
+    "problem", "method", "noise", "seed", "status", "failed",
+    "r2_train", "rmse_train", "r2_extrap", "rmse_extrap", "r2_new_ic", "rmse_new_ic",
+    "failed_train", "failed_extrap", "failed_new_ic",
+    "precision", "recall", "exact", "coef_error", "n_params", "complexity",
+    *(f"time_{s}" for s in STAGES),
+    "equations", "note", "error",
+)  # fmt: skip
+
+
+class BenchWarning(UserWarning):
+    """Something in the benchmark setup was changed to make it run (e.g. jobs=1)."""
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the packages behind the numbers."""
+    import platform
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for pkg in ("symml", "jax", "diffrax", "equinox", "sympy", "numpy", "pysindy", "pyoperon"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+# ----------------------------------------------------------------------------- one run
+
+
+def _model_of(result: Any) -> Outcome:
+    if isinstance(result, Outcome):
+        return result
+    if isinstance(result, Model):
+        return Outcome(result)
+    model = getattr(result, "model", None)
+    if isinstance(model, Model):
+        return Outcome(model)
+    raise BenchError(
+        f"A method must return a symml Model (or an object with .model, or an Outcome); got "
+        f"{type(result).__name__}."
+    )
+
+
+def _equations(model: Model) -> str:
+    from ..distill.base import round_floats
+
+    values = {p: model.defaults[p] for p in model.params if p in model.defaults}
+    parts = []
+    for s, rhs in model.rhs.items():
+        if metrics._kinematic(s, rhs):
+            continue
+        parts.append(f"d{metrics.state_name(s)}/dt = {round_floats(rhs.subs(values), 3)}")
+    return "; ".join(parts)
+
+
+def run_one(problem: Problem, method: Any, noise: float, seed: int) -> tuple[dict, dict]:
+    """One benchmark run; returns ``(row, predictions)``. Errors become rows, never exceptions."""
+    from ..data import Dataset
+
+    name = method_name(method)
+    row: dict[str, Any] = {c: math.nan for c in COLUMNS}
+    row.update(problem=problem.name, method=name, noise=float(noise), seed=int(seed), equations="", note="")
+    row.update(error="", status="ok", failed=False)
+    preds: dict[str, Any] = {}
+    t_start = time.perf_counter()
+    try:
+        t0 = time.perf_counter()
+        data = Dataset.from_model(
+            problem.model, ics=dict(problem.ics), ts=problem.times, noise=float(noise), seed=int(seed),
+            observe=list(problem.observe),
+        )  # fmt: skip
+        row["time_data"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        outcome = _model_of(method(problem, data, int(seed)))
+        row["time_method"] = time.perf_counter() - t0
+        for stage, secs in outcome.stages.items():
+            if stage in STAGES:
+                row[f"time_{stage}"] = float(secs)
+        model = outcome.model
+        symbolic = outcome.symbolic if outcome.symbolic is not None else not model.neural
+        row["n_params"] = outcome.n_params if outcome.n_params is not None else parameter_count(model)
+        row["note"] = outcome.note
+        t0 = time.perf_counter()
+        scores, preds = metrics.score(problem, model)
+        row.update(scores)
+        if symbolic and not model.neural:
+            row.update(metrics.structure(problem.model, model))
+            row["equations"] = _equations(model)
+        row["time_score"] = time.perf_counter() - t0
+        row["failed"] = any(row[f"failed_{w}"] for w in metrics.WINDOWS)
+        row["status"] = "failed" if row["failed"] else "ok"
+        preds["data_t"] = np.asarray(data.t, dtype=float)
+        preds["data_y"] = np.stack([np.asarray(data[k], dtype=float) for k in problem.observe], axis=1)
+        preds["observe"] = np.array(problem.observe)
+        preds["t_split"] = np.asarray(problem.train[1])
+    except Exception as err:  # a method that raises is a failed run, recorded with its reason
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        row.update(status="error", failed=True, error=f"{type(err).__name__}: {msg}")
+        for w in metrics.WINDOWS:
+            row[f"r2_{w}"], row[f"rmse_{w}"], row[f"failed_{w}"] = -math.inf, math.inf, True
+        if os.environ.get("SYMML_DEBUG"):
+            traceback.print_exc()
+    row["time_total"] = time.perf_counter() - t_start
+    return row, preds
+
+
+def _key(problem: str, method: str, noise: float, seed: int) -> tuple:
+    return (str(problem), str(method), round(float(noise), 12), int(seed))
+
+
+def _save_predictions(out: Path, row: dict, preds: dict) -> None:
+    if not preds:
+        return
+    folder = out / "predictions"
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {k: v for k, v in preds.items() if v is not None}
+    name = f"{row['problem']}__{row['method']}__{row['noise']:g}__{row['seed']}.npz"
+    np.savez_compressed(folder / name, **arrays)
+
+
+def _work(task: tuple) -> tuple[dict, dict]:
+    """Worker entry point (module level so that spawned processes can import it)."""
+    problem, method, noise, seed = task
+    if isinstance(problem, str):
+        problem = get_problem(problem)
+    elif isinstance(problem, dict):
+        problem = _decode_problem(problem)
+    return run_one(problem, method, noise, seed)
+
+
+def _encode_problem(p: Problem) -> dict:
+    from ..io import encode_model
+
+    d = {f.name: getattr(p, f.name) for f in p.__dataclass_fields__.values()}
+    d["model"] = encode_model(p.model)
+    d["ude"] = None if p.ude is None else encode_model(p.ude)
+    d["ics"], d["new_ics"] = dict(p.ics), dict(p.new_ics)
+    return d
+
+
+def _decode_problem(d: dict) -> Problem:
+    from ..io import decode_model
+
+    d = dict(d)
+    d["model"] = decode_model(d["model"])
+    d["ude"] = None if d["ude"] is None else decode_model(d["ude"])
+    return Problem(**d)
+
+
+# ----------------------------------------------------------------------------- the grid
+
+
+def _check_noise(noise: Any) -> tuple[float, ...]:
+    values = [noise] if np.isscalar(noise) else list(noise)
+    out = []
+    for v in values:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise BenchError(f"noise levels must be numbers >= 0; got {v!r} in {noise!r}.") from None
+        if not math.isfinite(f) or f < 0:
+            raise BenchError(f"noise levels must be finite numbers >= 0 (0.05 = 5 %); got {v!r}.")
+        out.append(f)
+    if not out:
+        raise BenchError("noise is empty; give at least one level, e.g. noise=[0, 0.05].")
+    return tuple(dict.fromkeys(out))
+
+
+def _check_seeds(seeds: Any) -> tuple[int, ...]:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise BenchError(f"seeds as a count must be at least 1; got {seeds!r}.")
+        return tuple(range(int(seeds)))
+    try:
+        values = list(seeds)
+    except TypeError:
+        raise BenchError(f"seeds must be a count or a list of integers; got {seeds!r}.") from None
+    out = []
+    for s in values:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
+            raise BenchError(f"seeds must be integers >= 0; got {s!r} in {seeds!r}.")
+        out.append(int(s))
+    if not out:
+        raise BenchError("seeds is empty; give a count (e.g. 3) or a list (e.g. [0, 1]).")
+    return tuple(dict.fromkeys(out))
+
+
+def _read_done(path: Path) -> list[dict]:
+    if not path.exists() or path.stat().st_size == 0:
+        return []
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or not set(("problem", "method", "noise", "seed")) <= set(
+            reader.fieldnames
+        ):
+            raise BenchError(f"{path} is not a symml bench results file; choose another --out folder.")
+        return [r for r in reader]
+
+
+def _append(path: Path, row: dict) -> None:
+    new = not path.exists() or path.stat().st_size == 0
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow({c: row.get(c, math.nan) for c in COLUMNS})
+
+
+def _picklable(obj: Any) -> bool:
+    try:
+        pickle.dumps(obj)
+        return True
+    except Exception:
+        return False
+
+
+def run(
+    problems: Sequence[Any] | None = None,
+    methods: Sequence[Any] | None = None,
+    noise: Any = (0.0,),
+    seeds: Any = 1,
+    *,
+    out: str | os.PathLike = "symml-bench",
+    jobs: int | None = None,
+    report: bool = True,
+    verbose: bool = True,
+):
+    """Run the benchmark grid and write ``results.csv``, ``results.json`` and ``report.md``.
+
+    Args:
+        problems: names (see :func:`symml.bench.problems`) or :class:`Problem` objects;
+            default: every built-in problem.
+        methods: names (see :func:`symml.bench.methods`), method instances (e.g.
+            ``UdeSindy(steps=300)``) or callables ``(problem, data, seed) -> Model``;
+            default: ``true_form``, ``sindy``, ``ude_sindy``, ``neural_ode``.
+        noise: relative noise levels (0.05 = 5 % of each state's mean magnitude).
+        seeds: a count (``3`` = seeds 0, 1, 2) or a list of seeds.
+        out: output folder (created). Rows already in ``out/results.csv`` are not run again.
+        jobs: worker processes (default: CPU count; 1 runs everything in this process).
+        report: write ``report.md`` and its figures.
+        verbose: show a progress bar.
+
+    Returns:
+        a pandas DataFrame with every row of ``results.csv`` (earlier runs included).
+    """
+    from .report import write_outputs
+
+    plist = [get_problem(p) for p in (problems if problems is not None else _default_problems())]
+    mlist = [get_method(m) for m in (methods if methods is not None else _DEFAULT_METHODS)]
+    if not plist or not mlist:
+        raise BenchError("Give at least one problem and one method.")
+    levels, seed_list = _check_noise(noise), _check_seeds(seeds)
+    jobs = (os.cpu_count() or 1) if jobs is None else int(jobs)
+    if jobs < 1:
+        raise BenchError(f"jobs must be at least 1; got {jobs}.")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / "results.csv"
+    done = {_key(r["problem"], r["method"], r["noise"], r["seed"]) for r in _read_done(csv_path)}
+    todo = [
+        (p, m, n, s)
+        for p in plist
+        for m in mlist
+        for n in levels
+        for s in seed_list
+        if _key(p.name, method_name(m), n, s) not in done
+    ]
+    if jobs > 1 and len(todo) > 1:
+        tasks = [(p.name if is_builtin(p.name) else _encode_problem(p), m, n, s) for p, m, n, s in todo]
+        if not all(_picklable(t) for t in tasks):
+            warnings.warn(
+                "Some methods or problems cannot be sent to worker processes (e.g. a lambda); running "
+                "in this process (jobs=1). Define them at module level to use --jobs.",
+                BenchWarning,
+                stacklevel=2,
+            )
+            jobs = 1
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(todo), desc="symml bench", unit="run", disable=not verbose or not todo)
+    try:
+        if jobs == 1 or len(todo) <= 1:
+            for p, m, n, s in todo:
+                bar.set_postfix_str(f"{p.name}/{method_name(m)}/noise={n:g}/seed={s}")
+                row, preds = run_one(p, m, n, s)
+                _append(csv_path, row)
+                _save_predictions(out, row, preds)
+                bar.update(1)
+        else:
+            ctx = multiprocessing.get_context("spawn")  # JAX is not fork-safe
+            with cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
+                futures = [pool.submit(_work, t) for t in tasks]
+                for fut in cf.as_completed(futures):
+                    row, preds = fut.result()
+                    _append(csv_path, row)
+                    _save_predictions(out, row, preds)
+                    bar.update(1)
+    finally:
+        bar.close()
+    return write_outputs(out, report=report)
+
+
+def _default_problems() -> tuple[str, ...]:
+    from .problems import _BUILTIN
+
+    return tuple(_BUILTIN)
+
+
+_DEFAULT_METHODS = ("true_form", "sindy", "ude_sindy", "neural_ode")

@@ -1,0 +1,269 @@
+"""symml.bench: the grid, the metrics on known answers, registration, resume, errors, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symml as sm
+from symml.bench import metrics
+from symml.bench.runner import COLUMNS
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _decay():
+    (x,) = sm.states("x")
+    (k,) = sm.parameters("k", positive=True)
+    model = sm.Model([sp.Eq(x.diff(sm.t), -k * x)], defaults={k: 0.5, x: 2.0}, name="decay")
+    return model, x, k
+
+
+@pytest.fixture(scope="module")
+def decay_problem():
+    model, x, _ = _decay()
+    return sm.bench.register_problem(
+        "bench_decay", model, train=(0, 4), extrapolate=(4, 8), new_ics={x: 1.0}, samples=81, degree=1
+    )
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def test_true_model_scores_perfectly():
+    p = sm.bench.get_problem("lotka_volterra")
+    row, preds = metrics.score(p, p.model)
+    for w in metrics.WINDOWS:
+        assert row[f"r2_{w}"] == pytest.approx(1.0, abs=1e-6)
+        assert row[f"rmse_{w}"] < 1e-6
+        assert not row[f"failed_{w}"]
+    s = metrics.structure(p.model, p.model)
+    assert s["precision"] == 1.0 and s["recall"] == 1.0 and s["exact"] == 1.0
+    assert s["coef_error"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_wrong_models_score_low():
+    p = sm.bench.get_problem("lotka_volterra")
+    lv = p.model
+    u, v = lv.states
+    beta = lv.lookup("beta")
+    # missing the interaction term of u' (beta = 0): exponential growth of the prey
+    missing = lv.subs({beta: 0})
+    row, _ = metrics.score(p, missing)
+    assert row["r2_train"] < 0.0
+    s = metrics.structure(lv, missing)
+    assert s["recall"] == pytest.approx(3 / 4) and s["precision"] == 1.0 and s["exact"] == 0.0
+    # right terms, one coefficient off by 20 %: structure exact, coefficient error 0.2 / 4 terms
+    off = lv.with_defaults({beta: 0.9 * 1.2})
+    s = metrics.structure(lv, off)
+    assert s["precision"] == s["recall"] == 1.0
+    assert s["coef_error"] == pytest.approx(0.2 / 4, rel=1e-9)
+    row, _ = metrics.score(p, off)
+    assert row["r2_extrap"] < 0.9
+    # an extra term lowers precision
+    extra = sm.Model(
+        [sp.Eq(u.diff(sm.t), lv.rhs[u] + sp.Float(0.1) * u**2), sp.Eq(v.diff(sm.t), lv.rhs[v])],
+        defaults=lv.defaults,
+    )
+    s = metrics.structure(lv, extra)
+    assert s["precision"] == pytest.approx(4 / 5) and s["recall"] == 1.0
+
+
+def test_blow_up_is_a_failure_not_a_crash(decay_problem):
+    model, x, k = _decay()
+    blow = sm.Model([sp.Eq(x.diff(sm.t), x**2)], defaults={x: 2.0})  # x = 2 / (1 - 2 t): t* = 0.5
+    row, preds = metrics.score(decay_problem, blow)
+    for w in metrics.WINDOWS:
+        assert row[f"failed_{w}"] and row[f"r2_{w}"] == -math.inf and row[f"rmse_{w}"] == math.inf
+    assert "main" in row["error"] and preds["pred_main"] is None
+
+
+def test_window_scores_closed_form():
+    truth = np.column_stack([np.linspace(0, 1, 11), np.linspace(0, 2, 11)])
+    pred = truth + np.array([0.1, 0.0])
+    rmse, r2 = metrics.window_scores(pred, truth)
+    assert rmse == pytest.approx(math.sqrt(0.01 / 2))
+    ss_tot = np.sum((truth[:, 0] - truth[:, 0].mean()) ** 2)
+    assert r2 == pytest.approx(1 - 0.5 * (11 * 0.01 / ss_tot))
+
+
+def test_pendulum_terms_include_sine():
+    p = sm.bench.get_problem("pendulum")
+    terms = metrics.term_sets(p.model)
+    (th,) = [s for s in p.model.states if not isinstance(s, sp.Derivative)]
+    assert terms == {"theta_t": {sp.sin(th): pytest.approx(-9.81)}}
+
+
+# ----------------------------------------------------------------------------- the grid
+
+
+def test_tiny_grid_writes_all_outputs(tmp_path, decay_problem):
+    out = tmp_path / "b"
+    df = sm.bench.run(
+        ["bench_decay"], ["true_form", "sindy"], noise=[0.0], seeds=1, out=out, jobs=1, verbose=False
+    )
+    for f in (
+        "results.csv",
+        "results.json",
+        "report.md",
+        "extrapolation_vs_noise.png",
+        "fig_bench_decay.png",
+    ):
+        assert (out / f).exists(), f
+    assert list(df.columns) == list(COLUMNS)
+    assert len(df) == 2 and set(df["method"]) == {"true_form", "sindy"}
+    for _, r in df.iterrows():  # exact data, the right form: both recover the truth
+        assert r["status"] == "ok", r["error"]
+        assert r["r2_extrap"] > 1 - 1e-6 and r["precision"] == 1.0 and r["recall"] == 1.0
+        assert r["coef_error"] < 1e-4
+    payload = json.loads((out / "results.json").read_text())
+    assert set(payload["versions"]) >= {"python", "symml", "jax", "diffrax", "sympy", "pysindy", "pyoperon"}
+    assert len(payload["rows"]) == 2 and payload["columns"] == list(COLUMNS)
+    text = (out / "report.md").read_text()
+    assert "| bench_decay | 1.00 / 1.00 / 1.00 | 1.00 / 1.00 / 1.00 |" in text
+
+
+def test_custom_method_and_resume(tmp_path, decay_problem):
+    calls = []
+
+    def scaled_truth(problem, data, seed):
+        calls.append((problem.name, seed))
+        k = problem.model.lookup("k")
+        return problem.model.with_defaults({k: 0.5 * (1 + 0.1 * seed)})
+
+    sm.bench.register_method("bench_scaled", scaled_truth)
+    out = tmp_path / "r"
+    df = sm.bench.run(["bench_decay"], ["bench_scaled"], noise=[0.0], seeds=2, out=out, jobs=1, verbose=False)
+    assert len(calls) == 2 and len(df) == 2
+    seed0 = df[df["seed"] == 0].iloc[0]
+    assert seed0["r2_extrap"] > 1 - 1e-6 and seed0["coef_error"] < 1e-12
+    seed1 = df[df["seed"] == 1].iloc[0]
+    assert seed1["coef_error"] == pytest.approx(0.1) and seed1["r2_train"] < 1 - 1e-4
+    # a second call with one more seed runs only the new row
+    df = sm.bench.run(["bench_decay"], ["bench_scaled"], noise=[0.0], seeds=3, out=out, jobs=1, verbose=False)
+    assert len(calls) == 3 and len(df) == 3 and calls[2] == ("bench_decay", 2)
+
+
+def test_method_errors_become_rows(tmp_path, decay_problem):
+    def broken(problem, data, seed):
+        raise RuntimeError("nothing converged")
+
+    df = sm.bench.run(["bench_decay"], [broken], out=tmp_path, jobs=1, verbose=False, report=False)
+    r = df.iloc[0]
+    assert r["status"] == "error" and r["failed"] and "nothing converged" in r["error"]
+    assert r["r2_train"] == -math.inf
+
+
+def test_neural_model_shape():
+    p = sm.bench.get_problem("pendulum")
+    m = p.neural_model(width=8, depth=1)
+    th, w = p.model.states
+    assert m.states == p.model.states and m.rhs[th] == w and len(m.neural) == 1
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_bad_arguments(tmp_path, decay_problem):
+    with pytest.raises(sm.UnknownNameError, match="No benchmark problem named 'lotka'.*lotka_volterra"):
+        sm.bench.run(["lotka"], ["true_form"], out=tmp_path)
+    with pytest.raises(sm.UnknownNameError, match="No benchmark method named 'sindi'.*'sindy'"):
+        sm.bench.run(["bench_decay"], ["sindi"], out=tmp_path)
+    with pytest.raises(sm.bench.BenchError, match="noise levels must be finite numbers >= 0"):
+        sm.bench.run(["bench_decay"], ["true_form"], noise=[-0.1], out=tmp_path)
+    with pytest.raises(sm.bench.BenchError, match="noise levels must be numbers"):
+        sm.bench.run(["bench_decay"], ["true_form"], noise=["a"], out=tmp_path)
+    with pytest.raises(sm.bench.BenchError, match="seeds as a count must be at least 1"):
+        sm.bench.run(["bench_decay"], ["true_form"], seeds=0, out=tmp_path)
+    with pytest.raises(sm.bench.BenchError, match="seeds must be integers >= 0"):
+        sm.bench.run(["bench_decay"], ["true_form"], seeds=[0.5], out=tmp_path)
+    with pytest.raises(sm.bench.BenchError, match="jobs must be at least 1"):
+        sm.bench.run(["bench_decay"], ["true_form"], jobs=0, out=tmp_path)
+    model, x, _ = _decay()
+    with pytest.raises(sm.bench.BenchError, match="extrapolate .* must start at or after"):
+        sm.bench.register_problem("bad", model, train=(0, 4), extrapolate=(2, 8))
+    with pytest.raises(sm.bench.BenchError, match="train must be finite with t_end > t_start"):
+        sm.bench.register_problem("bad", model, train=(4, 0))
+    with pytest.raises(sm.bench.BenchError, match="needs a callable"):
+        sm.bench.register_method("bad", 3)
+    with pytest.raises(sm.bench.BenchError, match="must return a symml Model"):
+        from symml.bench.runner import _model_of
+
+        _model_of(42)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_runs_and_writes(tmp_path, capsys, decay_problem):
+    from symml.cli import main
+
+    out = tmp_path / "cli"
+    args = ["bench", "--problems", "bench_decay", "--methods", "true_form", "--noise", "0,0.02"]
+    rc = main([*args, "--seeds", "1", "--out", str(out), "--jobs", "1"])
+    assert rc == 0
+    assert (out / "results.csv").exists() and (out / "report.md").exists()
+    df = sm.bench.load_results(out)
+    assert sorted(df["noise"]) == [0.0, 0.02]
+    assert "bench_decay" in capsys.readouterr().out
+
+
+def test_cli_errors(tmp_path, capsys):
+    from symml.cli import main
+
+    assert main(["bench", "--problems", "nope", "--out", str(tmp_path), "--jobs", "1"]) == 2
+    assert "No benchmark problem named 'nope'" in capsys.readouterr().err
+    assert main(["bench", "--noise", "0,x", "--out", str(tmp_path)]) == 2
+    assert "--noise takes comma-separated numbers" in capsys.readouterr().err
+    assert main(["bench", "--seeds", "a", "--out", str(tmp_path)]) == 2
+    assert "--seeds takes a count" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- slow
+
+
+@pytest.mark.slow
+def test_process_pool_matches_in_process(tmp_path):
+    kw = dict(
+        problems=["lotka_volterra"], methods=["true_form", "sindy"], noise=[0.05], seeds=1, verbose=False
+    )
+    a = sm.bench.run(out=tmp_path / "a", jobs=1, report=False, **kw)
+    b = sm.bench.run(out=tmp_path / "b", jobs=2, report=False, **kw)
+    a, b = a.sort_values("method"), b.sort_values("method")
+    np.testing.assert_allclose(a["r2_extrap"], b["r2_extrap"], rtol=1e-9)
+    assert list(a["equations"]) == list(b["equations"])
+
+
+@pytest.mark.slow
+def test_quick_preset_with_ude_sindy(tmp_path):
+    q = sm.bench.preset("quick")
+    df = sm.bench.run(
+        q["problems"][:1], q["methods"], noise=[0.05], seeds=1, out=tmp_path, jobs=1, verbose=False
+    )
+    ude = df[df["method"] == "ude_sindy"].iloc[0]
+    assert ude["status"] == "ok", ude["error"]
+    assert ude["time_train"] > 0 and ude["time_distill"] >= 0
+    tf = df[df["method"] == "true_form"].iloc[0]
+    assert tf["r2_extrap"] > 0.9 and tf["recall"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "symml.bench",
+        "symml.bench.problems",
+        "symml.bench.methods",
+        "symml.bench.metrics",
+        "symml.bench.presets",
+    ],
+)
+def test_bench_doctests(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
