@@ -453,8 +453,18 @@ def _simulate_numeric(
             raise ValueError(f"saveat must be a positive count or an array of times, got {saveat}")
         n_save, ts_arg = int(saveat), None
         t0, t1 = t_span
-    else:
+    elif isinstance(saveat, (jax.Array, jax.core.Tracer)):
         t0, t1, ts_arg = time_grid(t_span, saveat)
+        n_save = None
+    else:
+        # Host arrays stay on the host until the runner's single transfer: slicing a device
+        # array for t0/t1 would cost two eager dispatches per call.
+        ts_arg = np.asarray(saveat, dtype=np.float64 if jax.config.jax_enable_x64 else np.float32)
+        if ts_arg.ndim != 1 or ts_arg.size == 0:
+            raise ValueError(f"saveat must be a count or a 1-D array of times, got shape {ts_arg.shape}")
+        if np.any(np.diff(ts_arg) < 0):
+            raise ValueError("saveat times must be non-decreasing.")
+        t0, t1 = (ts_arg[0], ts_arg[-1]) if t_span is None else t_span
         n_save = None
     if solver == "auto":
         y0c = np.stack([np.broadcast_to(_concrete(v), batch) for v in yvals], -1) if yvals else None
