@@ -18,7 +18,7 @@ import numpy as np
 import optimistix as optx
 
 from .data import Dataset, key_name
-from .inverse import ConvergenceWarning
+from .iterate import ConvergenceWarning
 
 __all__ = ["FitResult", "FitWarning", "make_result"]
 

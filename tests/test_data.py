@@ -92,6 +92,12 @@ def test_validation_messages():
         sm.Dataset(t=[0, 1])
     with pytest.raises(sm.DataError, match="either series=... or t=/y=, not both"):
         sm.Dataset(t=[0, 1], y={x: [0, 1]}, series=[])
+    with pytest.raises(sm.DataError, match="needs at least one trajectory"):
+        sm.Dataset(series=[])
+    with pytest.raises(sm.DataError, match=r"Values of 'x' must be 1-D; got shape \(2, 1\)"):
+        sm.Dataset(t=[0, 1], y={x: [[0.0], [1.0]]})
+    with pytest.raises(sm.UnknownNameError, match=r"'y' is not observed in this dataset \(observed: x\)"):
+        sm.Dataset(t=[0, 1], y={x: [0, 1]})["y"]
 
 
 def test_unknown_and_duplicate_names_against_a_model(lv):
@@ -158,6 +164,12 @@ def test_from_model_errors(lv):
         sm.Dataset.from_model(lv, ts=TS, observe=[])
     with pytest.raises(sm.DataError, match="strictly increasing"):
         sm.Dataset.from_model(lv, ts=TS[::-1])
+    with pytest.raises(sm.DataError, match="empty list of initial values"):
+        sm.Dataset.from_model(lv, ics=[], ts=TS)
+    with pytest.raises(sm.UnknownNameError, match="'uu' is not a state or parameter.*Did you mean 'u'"):
+        sm.Dataset.from_model(lv, ics={"uu": 1.0}, ts=TS)
+    with pytest.raises(sm.DataError, match="one initial condition per trajectory; pass a list of dicts"):
+        sm.Dataset.from_model(lv, ics={u: [0.4, 0.5]}, ts=TS)
     proj = sm.zoo.projectile()
     x, y, vx, vy = proj.states
     with pytest.raises(sm.DataError, match="The simulated 'x' is not finite everywhere"):

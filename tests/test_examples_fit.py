@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.optimize
+import scipy.special
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -72,8 +74,9 @@ def test_projectile_inverse(tmp_path):
     ns = run_example("projectile_inverse.py", tmp_path)
     errors, results = ns["errors"], ns["results"]
     # the direct routes land on 150 m (to the solver's accuracy), the neural one within metres
-    for name in ("simulation, min-norm", "simulation, θ = 11.9°", "closed form, min-norm"):
-        assert errors[name] < 1e-5
+    direct = ("simulation, min-norm", "simulation, θ = 11.9°", "closed form, min-norm")
+    for name in direct + ("simulation, v = 75.3, low", "simulation, v = 75.3, high"):
+        assert errors[name] < 1e-6
     assert errors["neural (D_net, P_net)"] < 3.0
     # simulation and closed form find the same closest throw
     v1, th1, _ = results["simulation, min-norm"]
@@ -82,4 +85,20 @@ def test_projectile_inverse(tmp_path):
     # at the lecture's angle the speed is the lecture's 75.3 m/s
     assert results["simulation, θ = 11.9°"][0] == pytest.approx(75.3, abs=0.05)
     assert math.degrees(results["simulation, θ = 11.9°"][1]) == pytest.approx(11.9)
+    # both branches at the lecture's speed, against the Lambert-W range solved by Brent's method
+    m, g, k = 7.26, 9.81, 1.8
+
+    def D(th, v=75.3):
+        vx, vy = v * math.cos(th), v * math.sin(th)
+        z = -((g * m + k * vy) / (g * m)) * math.exp(-1 - k * vy / (g * m))
+        w = scipy.special.lambertw(z, 0).real
+        return m * vx * (g * m * w + g * m + k * vy) / (k * (g * m + k * vy))
+
+    top = scipy.optimize.minimize_scalar(lambda th: -D(th), bounds=(0.1, 1.4), method="bounded").x
+    for name, (a, b) in (("low", (0.01, top)), ("high", (top, 1.55))):
+        ref = scipy.optimize.brentq(lambda th: D(th) - 150.0, a, b, xtol=1e-14)
+        th_sim, th_cf = ns["branches"][name]
+        assert abs(th_sim - ref) < 1e-7 and abs(th_cf - ref) < 1e-9
+        assert results[f"simulation, v = 75.3, {name}"][0] == 75.3
+    assert math.degrees(ns["branches"]["high"][0]) > 45 > math.degrees(ns["branches"]["low"][0])
     assert (tmp_path / "projectile_inverse.png").stat().st_size > 10_000

@@ -49,6 +49,7 @@ def test_noise_free_data_recovers_all_four_parameters(lv, truth, exact):
     start = {p: 1.0 for p in lv.params}
     res = sm.fit(lv, exact, params=start)
     assert res.converged and "converged" in res.message
+    assert res.solution == "numeric"  # nonlinear: "auto" integrates
     assert _rel(res, truth) < 1e-6
     # the fitted model carries the estimates and reproduces the data
     assert all(abs(res.model.defaults[p] - res.params[p]) == 0 for p in lv.params)
@@ -198,19 +199,44 @@ def test_bfgs_agrees_with_levenberg_marquardt():
     np.testing.assert_allclose(bfgs.covariance, lm.covariance, rtol=1e-5)
 
 
-@pytest.mark.slow
-def test_analytic_and_numeric_paths_agree():
+def test_auto_fits_linear_models_through_their_closed_form_and_agrees_with_integration():
     model, x, k = _decay()
     data = sm.Dataset.from_model(model, ts=np.linspace(0, 4, 25), noise=0.02, noise_kind="additive", seed=2)
-    ana = sm.fit(model, data, params={k: 0.3}, ics="fit", solution="analytic")
+    auto = sm.fit(model, data, params={k: 0.3}, ics="fit")
     num = sm.fit(model, data, params={k: 0.3}, ics="fit", solution="numeric")
-    assert (ana.solution, num.solution) == ("analytic", "numeric")
-    np.testing.assert_allclose(num.estimates, ana.estimates, rtol=1e-7)
-    np.testing.assert_allclose(num.covariance, ana.covariance, rtol=1e-5)
+    assert (auto.solution, num.solution) == ("analytic", "numeric")
+    np.testing.assert_allclose(num.estimates, auto.estimates, rtol=1e-7)
+    np.testing.assert_allclose(num.covariance, auto.covariance, rtol=1e-5)
+    # the exact optimum of x0 exp(-k t) (SciPy's curve_fit on the formula)
+    popt, _ = scipy.optimize.curve_fit(
+        lambda tt, kk, x0: x0 * np.exp(-kk * tt), data.t, data[x], p0=[0.3, 1.0], xtol=1e-14, ftol=1e-14
+    )
+    np.testing.assert_allclose(auto.estimates, popt, rtol=1e-7)
+    # a solver other than the default means integration
+    assert sm.fit(model, data, params={k: 0.3}, solver="dopri5").solution == "numeric"
+
+
+def test_when_there_is_no_closed_form_to_fit_through():
+    (x,) = sm.states("x")
+    k, A, w = sm.parameters("k A w", positive=True)
+    driven = sm.Model(
+        [sp.Eq(x.diff(t), -k * x + A * sp.sin(w * t))], defaults={k: 0.7, A: 2.0, w: 3.0}, name="driven"
+    )
+    # two trajectories starting at different times: a driven model's flow serves one start time
+    data = sm.Dataset.from_model(
+        driven, ics=[{x: 0.5}, {x: 1.0}], ts=[np.linspace(0, 3, 12), np.linspace(1, 4, 12)]
+    )
+    with pytest.raises(
+        sm.NoClosedForm,
+        match="no closed form for 'driven': the model is driven .* trajectories start at different times",
+    ):
+        sm.fit(driven, data, params={k: 0.5}, solution="analytic")
+    res = sm.fit(driven, data, params={k: 0.5})  # "auto" integrates instead
+    assert res.solution == "numeric" and abs(res.params[k] / 0.7 - 1) < 1e-6
     U = sm.neural("U", inputs=[x], outputs=1, width=4, depth=1)
     hybrid = sm.Model([sp.Eq(x.diff(t), -k * x + U[0])], defaults={k: 0.5, x: 2.0}, name="hybrid")
     with pytest.raises(sm.NoClosedForm, match="no closed form for 'hybrid': the model has neural terms"):
-        sm.fit(hybrid, data, params={k: 0.3}, solution="analytic")
+        sm.fit(hybrid, sm.Dataset(t=[0, 1, 2], y={x: [2.0, 1.2, 0.7]}), params={k: 0.3}, solution="analytic")
 
 
 @pytest.mark.slow
@@ -318,6 +344,10 @@ def test_setup_errors_name_the_problem(lv, exact):
         sm.fit(lv, exact, weights={u + v: 1.0})
     with pytest.raises(TypeError, match="fit needs a symml Dataset"):
         sm.fit(lv, {"u": [1, 2]})
+    with pytest.raises(TypeError, match="fit needs a symml Model first; got dict"):
+        sm.fit({"u": 1}, exact)
+    with pytest.raises(fitmod.FitError, match=r"bounds\[alpha\] must be a pair \(lo, hi\)"):
+        sm.fit(lv, exact, bounds={"alpha": 5.0})
     with pytest.raises(fitmod.FitError, match="solution must be one of auto, analytic, numeric"):
         sm.fit(lv, exact, solution="closed")
     with pytest.raises(fitmod.FitError, match="max_iter must be at least 1"):

@@ -137,6 +137,12 @@ def test_solver_fn_errors(proj, shoot):
         g(ics=jnp.zeros(4))
     with pytest.raises(TypeError, match="event must be sm.Event"):
         sm.solver_fn(proj, t_span=(0, 1), event=y)
+    with pytest.raises(sm.MissingValueError, match="Solver euler takes fixed steps: pass dt0"):
+        sm.solver_fn(proj, t_span=(0, 1), solver="euler")
+    with pytest.raises(
+        ValueError, match=r"Ensemble values must be 1-D \(one per member\); got batch shape \(2, 2\)"
+    ):
+        f(params={"k": jnp.ones((2, 2))})
 
 
 # ----------------------------------------------------------------------------- solve_for
@@ -207,3 +213,21 @@ def test_solve_for_errors(distance):
         sm.solve_for(v * th, [v, th], 1.0, [0.0, 1.0], bounds={v: (1.0, 30.0)})
     with pytest.raises(inv.InverseError, match="unknowns must be distinct"):
         sm.solve_for(v * th, [v, v], 1.0, [1.0, 1.0])
+    with pytest.raises(
+        inv.InverseError, match=r"bounds names 'phi', which is not among the unknowns \(v, theta\)"
+    ):
+        sm.solve_for(v * th, [v, th], 1.0, [1.0, 1.0], bounds={"phi": (0, 1)})
+    with pytest.raises(inv.InverseError, match=r"bounds\[v\] must be a pair \(lo, hi\)"):
+        sm.solve_for(v * th, [v, th], 1.0, [1.0, 1.0], bounds={v: 5.0})
+    with pytest.raises(inv.InverseError, match="scale needs 2 positive values"):
+        sm.solve_for(v * th, [v, th], 1.0, [1.0, 1.0], scale=[1.0, 0.0])
+    with pytest.raises(
+        inv.InverseError, match="quantity must be a function of the unknowns or a SymPy expression"
+    ):
+        sm.solve_for(3.0, [v, th], 1.0, [1.0, 1.0])
+    with pytest.raises(inv.InverseError, match="A SymPy quantity needs its unknowns as SymPy symbols"):
+        sm.solve_for(v * th, ["v", "theta"], 1.0, [1.0, 1.0])
+    sol = sm.solve_for(v * th, [v, th], 2.0, [1.0, 1.0], fixed=[th])
+    assert sol[v] == sol["v"] == pytest.approx(2.0, rel=1e-12)
+    with pytest.raises(KeyError, match=r"'phi' is not an unknown of this solve \(unknowns: v, theta\)"):
+        sol["phi"]
