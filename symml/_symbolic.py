@@ -25,6 +25,7 @@ if __name__ == "__main__":
 import re
 
 import sympy as sp
+from sympy.solvers.solveset import NonlinearError
 
 if __package__:
     from . import _sympy_support as support
@@ -40,8 +41,8 @@ else:  # the worker's script: load the sibling file itself (never the package, w
     sys.modules[_spec.name] = support
     _spec.loader.exec_module(support)
 
-Timeout, NoMethod, Unverified = support.Timeout, support.NoMethod, support.Unverified
-attempt, limit, remaining, is_zero = support.attempt, support.limit, support.remaining, support.is_zero
+NoMethod, Unverified = support.NoMethod, support.Unverified
+attempt, remaining, is_zero = support.attempt, support.remaining, support.is_zero
 
 # ----------------------------------------------------------------------------- structure
 
@@ -317,6 +318,9 @@ def route_expm(odes, t, consts: Constants):
 
 # ----------------------------------------------------------------------------- tasks
 
+#: At most this many seconds for ``dsolve`` on a coupled block before the other routes.
+DSOLVE_SYSTEM_MAX = 4.0
+
 
 def general_solution(odes, t):
     """Task: the general solution of ``odes``.
@@ -461,7 +465,7 @@ def apply_ics(odes, branches, constants, ics, t0, t, simplify=True):
         sols = []
         try:
             M, rhs = sp.linear_eq_to_matrix(eqs, cs)
-        except (sp.solvers.solveset.NonlinearError, ValueError):
+        except (NonlinearError, ValueError):
             M = None
         if M is not None and M.rows == M.cols and 0 < M.rows <= 6:
             # Cramer's rule with a simplified determinant (the Wronskian): LU pivoting can put
@@ -517,10 +521,6 @@ def _nonzero_somewhere(e) -> bool:
 
 #: Expressions larger than this (operation count) are not simplified (it would not finish).
 TIDY_LIMIT = 400
-#: At most this many seconds for ``dsolve`` on a coupled block before the other routes.
-DSOLVE_SYSTEM_MAX = 4.0
-
-
 #: At most this many seconds of ``simplify`` per expression (cosmetic; often it never ends).
 TIDY_MAX = 1.0
 
@@ -589,14 +589,8 @@ TASKS = {
     "solve_for": solve_for,
     "simplify": simplify_task,
     "eliminate": eliminate,
-    "classify": classify,
     "ping": ping,
 }
-
-
-def run_task(name, args, budget):
-    """Run one task within ``budget`` seconds; returns ``(status, payload)``."""
-    return support.run_task(TASKS, name, args, budget)
 
 
 if __name__ == "__main__":

@@ -234,7 +234,8 @@ def serve(tasks) -> None:
     os.dup2(2, 1)  # stray prints go to stderr, never into the channel
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     enable_timers()
-    parent = os.getppid()
+    # The parent passes its pid: if it died before this point, this process was re-parented.
+    parent = int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid()
     if sys.platform.startswith("linux"):
         # The kernel kills this process when its parent dies (PR_SET_PDEATHSIG = 1); the
         # watchdog below covers other systems and a parent that died before this line.

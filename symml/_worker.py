@@ -77,7 +77,7 @@ class Worker:
             self._close()
             self._errfile = tempfile.TemporaryFile()
             self._proc = subprocess.Popen(
-                [sys.executable, "-u", _SCRIPT],
+                [sys.executable, "-u", _SCRIPT, str(os.getpid())],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._errfile,
@@ -162,13 +162,14 @@ class Worker:
         """Run ``task(*args)`` in the child within ``budget`` seconds.
 
         Returns ``(status, payload)`` with status ``"ok"``, ``"timeout"``, ``"no_method"``,
-        ``"unverified"`` or ``"error"``. Start-up of a fresh child is not counted in the budget.
+        ``"unverified"``, ``"error"`` (SymPy raised) or ``"crashed"`` (the child died; a fresh
+        one is started). Start-up of a fresh child is not counted in the budget.
         """
         budget = max(float(budget), 0.01)
         with self._lock:
             self.start()
+            self._wait_ready()  # a child that cannot start is killed and reported (WorkerError)
             try:
-                self._wait_ready()
                 self._send.send((task, args, budget))
                 if self._recv.poll(budget + GRACE):
                     status, payload = self._recv.recv()
@@ -177,7 +178,7 @@ class Worker:
             except (EOFError, OSError) as err:
                 detail = self._stderr()[-400:]
                 self.restart()
-                return "error", f"the symbolic worker died ({type(err).__name__}): {detail}"
+                return "crashed", f"the symbolic worker died ({type(err).__name__}): {detail}"
             except BaseException:
                 # Interrupted (KeyboardInterrupt) mid-task: the child is busy; replace it.
                 self.restart()

@@ -66,6 +66,7 @@ _FAILURES = {
     "timeout": "timed out",
     "unverified": "could not be verified",
     "error": "SymPy failed",
+    "crashed": "the symbolic worker died",
     "unsupported": "not compilable to JAX",
 }
 
@@ -73,7 +74,8 @@ _FAILURES = {
 class NoClosedForm(SymmlError):
     """No closed form was found (no method applies, timed out, or not verified).
 
-    ``reason`` is one of ``"no_method"``, ``"timeout"``, ``"unverified"``, ``"error"`` or
+    ``reason`` is one of ``"no_method"``, ``"timeout"``, ``"unverified"``, ``"error"``,
+    ``"crashed"`` (the worker process died; not cached, the next call tries again) or
     ``"unsupported"`` (found, but uses a function without a JAX translation).
     """
 
@@ -175,7 +177,8 @@ def _general_solution(model: Model, budget: float):
     try:
         payload = _call("general_solution", (odes, t), budget, f"model {model.name!r}")
     except NoClosedForm as err:
-        _remember(_GENERAL, key, (err.reason, str(err).split(": ", 1)[-1], budget))
+        if err.reason != "crashed":  # a dead worker says nothing about the equations
+            _remember(_GENERAL, key, (err.reason, str(err).split(": ", 1)[-1], budget))
         raise
     _remember(_GENERAL, key, ("ok", payload, budget))
     flows = model._cache.get("analytic_flow")

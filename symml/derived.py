@@ -317,12 +317,18 @@ def eliminate_t(sol: AnalyticSolution, x, y, timeout: float = 10.0) -> sp.Expr:
     y = model.lookup(y) if isinstance(y, str) else sp.sympify(y)
     for s in (x, y):
         if s not in sol.exprs:
-            raise ValueError(f"eliminate_t: {s} is not a state of model {model.name!r}")
+            raise ValueError(
+                f"eliminate_t: {s} is not a state of model {model.name!r} (states: "
+                f"{', '.join(state_name(q) for q in model.states)})"
+            )
     X = sp.Symbol("_symml_X", real=True)
     plain = _Plain()
     xe, ye = plain.to(sol.exprs[x]), plain.to(sol.exprs[y])
     if not xe.has(t):
-        raise NoClosedForm(f"eliminate_t: {x} is constant along the solution; t cannot be eliminated")
+        raise NoClosedForm(
+            f"eliminate_t: {state_name(x)} is constant along the solution ({state_name(x)} = {xe}); t "
+            "cannot be eliminated. Express the quantity in terms of a state that changes with t."
+        )
     cands = _call("eliminate", (xe, ye, X, t), timeout, f"eliminating t between {x} and {y}")
     cands = [(plain.restore(tx), plain.restore(yx)) for tx, yx in cands]
     syms = set(sol.symbols) | sol.t0.free_symbols

@@ -53,6 +53,8 @@ _SERIES_ONLY = 0.05
 # Below this z (i.e. |p| < ~0.8) the series is the starting guess for the iteration.
 _SERIES_GUESS = -0.25
 _ITERATIONS = 2
+# Below this z (|p| < 0.69) the series is accurate to 4e-5 and one iteration is enough.
+_ONE_STEP = -0.28
 
 
 def _series(p):
@@ -75,7 +77,17 @@ def _fritsch(w, z):
 def _lambertw_impl(z, k: int):
     dtype = jnp.result_type(z, float)
     z = jnp.asarray(z, dtype)
-    eps = jnp.finfo(dtype).eps
+    # When every point lies near the branch point (a projectile's range map, for example) the
+    # series is a guess good to 4e-5 and one fourth-order step reaches round-off; otherwise
+    # the general method. Each path is one fused loop; under vmap both run and the general
+    # result is selected where needed.
+    close, general = _PATHS[k]
+    return jax.lax.cond(jnp.all(~(z >= _ONE_STEP)), close, general, z)
+
+
+def _near_branch_point(z, k: int):
+    """``(series guess, p, bad)``: the branch-point series, its variable, points outside the domain."""
+    eps = jnp.finfo(z.dtype).eps
     # z + 1/e, exact near the branch point. The barrier stops XLA from folding the two
     # constants into one (which would round 1/e back to a double and lose the tail).
     q = jax.lax.optimization_barrier(z + _INV_E_HI) + _INV_E_LO
@@ -83,21 +95,41 @@ def _lambertw_impl(z, k: int):
     # branch point itself; further below is outside the real domain.
     inside = q >= -8.0 * eps * _INV_E_HI
     p = jnp.sqrt(2.0 * math.e * jnp.maximum(q, 0.0))
+    bad = ~inside if k == 0 else ~inside | (z > 0) | jnp.isnan(z)
+    return _series(p if k == 0 else -p), p, bad
+
+
+def _finish(w, z, near, p, bad, k: int):
+    w = jnp.where(p < _SERIES_ONLY, near, w)
     if k == 0:
-        near = _series(p)
+        w = jnp.where(z == 0, 0.0, w)
+        w = jnp.where(z == jnp.inf, jnp.inf, w)
+    else:
+        w = jnp.where(z == 0, -jnp.inf, w)
+    return jnp.where(bad | jnp.isnan(z), jnp.nan, w)
+
+
+def _close(z, k: int):
+    # Every z < _ONE_STEP (or NaN). Points outside the domain iterate on a stand-in, z = -0.3
+    # with its exact W as the guess, and are replaced by NaN at the end.
+    near, p, bad = _near_branch_point(z, k)
+    safe_z = jnp.where(bad, -0.3, z)
+    w = _fritsch(jnp.where(bad, -0.4894022271802149 if k == 0 else -1.7813370234216277, near), safe_z)
+    return _finish(w, z, near, p, bad, k)
+
+
+def _general(z, k: int):
+    near, p, bad = _near_branch_point(z, k)
+    if k == 0:
         safe_z = jnp.where(z < _SERIES_GUESS, 1.0, jnp.maximum(z, -0.25))
         l1 = jnp.log1p(safe_z)
         far = l1 * (1.0 - jnp.log1p(l1) / (2.0 + l1))  # Winitzki's approximation
-        guess = jnp.where(z < _SERIES_GUESS, near, far)
-        bad = ~inside
     else:
-        near = _series(-p)
         safe_z = jnp.where((z < 0) & (z >= _SERIES_GUESS), z, -0.5)
         l1 = jnp.log(-safe_z)
         l2 = jnp.log(-l1)
         far = l1 - l2 + l2 / l1
-        guess = jnp.where(z < _SERIES_GUESS, near, far)
-        bad = ~inside | (z > 0) | jnp.isnan(z)
+    guess = jnp.where(z < _SERIES_GUESS, near, far)
     # Points the iteration cannot take (0, inf, NaN, outside the domain) iterate on a harmless
     # stand-in (W0(e) = 1, W-1(-0.2)) and are replaced at the end.
     special = (z == 0) | bad | ~jnp.isfinite(z)
@@ -105,14 +137,12 @@ def _lambertw_impl(z, k: int):
     w = jnp.where(special, 1.0 if k == 0 else -2.5426413577735265, guess)
     for _ in range(_ITERATIONS):
         w = _fritsch(w, safe_iter_z)
-    w = jnp.where(p < _SERIES_ONLY, near, w)
-    if k == 0:
-        w = jnp.where(z == 0, 0.0, w)
-        w = jnp.where(z == jnp.inf, jnp.inf, w)
-    else:
-        w = jnp.where(z == 0, -jnp.inf, w)
-    w = jnp.where(bad | jnp.isnan(z), jnp.nan, w)
-    return w
+    return _finish(w, z, near, p, bad, k)
+
+
+# One function object per branch and path, so that JAX's trace caches hit on every call
+# (eagerly too: a fresh lambda per call would recompile the conditional each time).
+_PATHS = {k: (functools.partial(_close, k=k), functools.partial(_general, k=k)) for k in (0, -1)}
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))

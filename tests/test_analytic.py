@@ -152,6 +152,43 @@ def test_system_where_dsolve_fails_is_solved_by_elimination():
     np.testing.assert_allclose(sol.trajectory(ts).y, ref.y.T, atol=1e-11)
 
 
+def test_single_odes_of_third_order_and_nonlinear():
+    (q,) = sm.states("q")
+    a, r, K, q0 = sm.parameters("a r K q_0", positive=True)
+    # q''' + q'' + a q' + a q = cos t: characteristic roots -1, +-i sqrt(a); forced
+    third = sm.Model([sp.Eq(q.diff(t, 3), -q.diff(t, 2) - a * q.diff(t) - a * q + sp.cos(t))], name="third")
+    sol = sm.solve_analytic(third, ics={q: 1, q.diff(t): 0, q.diff(t, 2): 0})
+    assert "undetermined_coefficients" in sol.method and sol.verified == "symbolic"
+    ts = np.linspace(0, 6, 31)
+
+    def rhs(tt, z):
+        return [z[1], z[2], -z[2] - 4.0 * z[1] - 4.0 * z[0] + math.cos(tt)]
+
+    ref = scipy.integrate.solve_ivp(
+        rhs, (0, 6), [1, 0, 0], t_eval=ts, method="DOP853", rtol=1e-13, atol=1e-13
+    )
+    np.testing.assert_allclose(sol.trajectory(ts, params={a: 4.0}).y, ref.y.T, atol=1e-11)
+    # the logistic equation (nonlinear, first order)
+    logistic = sm.Model([sp.Eq(q.diff(t), r * q * (1 - q / K))], name="logistic")
+    sol = sm.solve_analytic(logistic, ics={q: q0})
+    assert sp.simplify(sol[q] - K * q0 * sp.exp(r * t) / (K + q0 * (sp.exp(r * t) - 1))) == 0
+
+
+def test_matrix_exponential_route_with_forcing():
+    # The last route for a coupled linear block (used when dsolve and elimination both fail):
+    # Y(t) = exp(A t) C + integral of exp(A (t - s)) f(s); checked by substitution.
+    from symml._symbolic import Constants, residual_pairs, route_expm
+
+    u, w = sm.states("u w")
+    odes = [(u, 1, -u + 2 * w + 1), (w, 1, -2 * u - w)]
+    sol = route_expm(odes, t, Constants(set()))
+    assert all(sp.simplify(lhs - rhs) == 0 for lhs, rhs in residual_pairs(odes, sol, t))
+    assert {c.name for e in sol.values() for c in e.free_symbols} == {"C1", "C2", "t"}
+    transient = {sp.Symbol("C1"): 0, sp.Symbol("C2"): 0}
+    steady = {s: sp.limit(e.subs(transient), t, sp.oo) for s, e in sol.items()}
+    assert steady == {u: sp.Rational(1, 5), w: -sp.Rational(2, 5)}  # A y + f = 0
+
+
 @pytest.mark.slow
 def test_three_state_system_with_a_cubic_characteristic_polynomial():
     # x'' = -a x + b y, y' = -c y + x: dsolve on the system does not finish in minutes; the
@@ -182,7 +219,7 @@ def test_nonlinear_pendulum_has_no_closed_form_within_budget_and_leaves_nothing_
     WORKER.call("ping", (), 30)  # a warm worker, so that only the budget is timed
     old = WORKER.pid
     start = time.monotonic()
-    with pytest.raises(sm.NoClosedForm, match="timed out") as info:
+    with pytest.raises(sm.NoClosedForm, match=r"pendulum.*timed out \(ran out of its 2.5 s budget") as info:
         sm.solve_analytic(pend, timeout=2.5)
     assert time.monotonic() - start < 2.5 + 2.0
     assert info.value.reason == "timeout"
@@ -263,6 +300,17 @@ def test_user_errors_are_clear(proj):
         sol.trajectory([0.0], params={"vx": 1.0})
     with pytest.raises(ValueError, match="1-D array of times"):
         sol.trajectory(np.zeros((2, 2)), params={u: 1.0, w: 1.0})
+    with pytest.raises(sm.UnknownNameError, match="q is not a symbol of this solution"):
+        sol.subs({sp.Symbol("q"): 1.0})
+    with pytest.raises(TypeError, match="ics must be a mapping .* got list"):
+        sm.solve_analytic(model, ics=[0, 0, 1, 1])
+    with pytest.raises(TypeError, match="timeout must be a number of seconds, got 'long'"):
+        sm.solve_analytic(model, timeout="long")
+    with pytest.raises(AttributeError, match="AnalyticSolution is immutable"):
+        sol.method = "guess"
+    # the general solution is cached, but fixing new initial values takes some time
+    with pytest.raises(sm.NoClosedForm, match=r"initial values: timed out \(no time left in the budget\)"):
+        sm.solve_analytic(model, ics={x: 0, y: 0, vx: 1.25, vy: 2.5}, timeout=1e-9)
 
 
 def test_symbolic_initial_values():

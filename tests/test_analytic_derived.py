@@ -150,3 +150,16 @@ def test_roots_errors():
         roots(X**2 + a, X)  # roots are imaginary for a > 0
     assert [float(r.subs(a, 4)) for r in roots(X**2 - a, X)] == [-2.0, 2.0]
     assert roots(X**2 - a, X, exclude=[-sp.sqrt(a)]) == [sp.sqrt(a)]
+
+
+def test_derived_quantity_errors(shot):
+    model, sol, path, D, (x, y, g, k, m, u, w) = shot
+    # x(t) = -1 has a root, but before the launch
+    with pytest.raises(sm.NoClosedForm, match="has no closed-form solution after t0 = 0"):
+        sol.when(x, -1, at={u: 7.5, w: 13.0})
+    with pytest.raises(ValueError, match="eliminate_t: g is not a state of model 'projectile_stokes'"):
+        sol.eliminate_t(x, g)
+    with pytest.raises(sm.NoClosedForm, match="x is constant along the solution"):
+        sol.subs({u: 0}).eliminate_t(x, y)  # a vertical throw
+    with pytest.raises(TypeError, match=r"unexpected argument\(s\) \['c'\]; the arguments are \(v_x, v_y"):
+        to_jax(D, [u, w, g, k, m])(1.0, 1.0, 9.81, 0.45, 7.26, c=1.0)

@@ -42,3 +42,20 @@ def test_range_map_and_inverse_question(run):
     assert 24 < ns["v_star"] < 27 and abs(ns["d_check"] - 50.0) < 1e-8
     for name in ("projectile_trajectories.png", "projectile_range_map.png"):
         assert (out / name).stat().st_size > 10_000
+
+
+def test_inverse_problem_of_problems_md_for_150_m(run):
+    ns, _ = run
+    found = ns["inverse150"]
+    v, th, d_closed, d_sim = found["lecture (75.3 m/s, 11.9°)"]
+    assert d_closed == pytest.approx(150.0671341137836, rel=1e-12) and d_sim == pytest.approx(
+        d_closed, rel=1e-9
+    )
+    for name in ("speed at θ = 11.9°", "low throw at 75.3 m/s", "high throw at 75.3 m/s", "slowest throw"):
+        v, th, d_closed, d_sim = found[name]
+        assert d_closed == pytest.approx(150.0, rel=1e-12) and d_sim == pytest.approx(150.0, rel=1e-9)
+    assert found["speed at θ = 11.9°"][0] == pytest.approx(75.3, abs=0.05)
+    low, high = found["low throw at 75.3 m/s"][1], found["high throw at 75.3 m/s"][1]
+    assert low == pytest.approx(11.9, abs=0.05) and 45 < high < 70  # two throws for one distance
+    v_min, th_min = found["slowest throw"][:2]
+    assert v_min < 75.3 and low < th_min < high

@@ -60,6 +60,27 @@ def test_defining_equation_near_the_branch_point_in_high_precision(k):
     np.testing.assert_allclose(ours, ref, rtol=3e-16, atol=0)
 
 
+@pytest.mark.parametrize("k", [0, -1])
+def test_one_step_path_near_the_branch_point_is_exact(k):
+    # An array entirely below z = -0.28 takes the one-iteration path (series guess); it must
+    # equal 40-digit mpmath and the general two-iteration path (taken when one far point is
+    # present) to round-off, also under vmap, where both paths run and are selected per point.
+    mpmath.mp.dps = 40
+    z = np.concatenate([-1 / E + np.logspace(-12, -3, 20), np.linspace(-0.36, -0.2801, 40)])
+    ref = np.array([float(mpmath.lambertw(mpmath.mpf(float(v)), k).real) for v in z])
+    cond = np.maximum(1.0, 1.0 / np.abs(1.0 + ref))
+    fast = np.asarray(jax.jit(lambda v: lambertw(v, k))(jnp.asarray(z)))
+    far = -0.1 if k == -1 else 2.0
+    general = np.asarray(lambertw(jnp.asarray(np.append(z, far)), k))[:-1]
+    for got in (fast, general):
+        assert np.max(np.abs(got - ref) / np.abs(ref) / cond) < 5e-16
+    pairs = jnp.asarray(np.stack([z, np.full_like(z, far)], axis=1))  # one near, one far per row
+    mapped = np.asarray(jax.vmap(lambda r: lambertw(r, k))(pairs))[:, 0]
+    np.testing.assert_allclose(mapped, general, rtol=1e-15, atol=0)
+    outside = np.asarray(lambertw(jnp.asarray([-0.4, -0.3, np.nan]), k))  # domain, on the fast path
+    assert np.isnan(outside[0]) and not np.isnan(outside[1]) and np.isnan(outside[2])
+
+
 def test_special_values_and_domain():
     assert float(lambertw(0.0)) == 0.0
     assert float(lambertw(-1 / E)) == -1.0 and float(lambertw(-1 / E, -1)) == -1.0
@@ -108,6 +129,8 @@ def test_bad_branch_and_complex_input_are_errors():
         lambertw(0.5, "lower")
     with pytest.raises(TypeError, match="z must be real"):
         lambertw(jnp.asarray(0.5 + 0.1j))
+    with pytest.raises(TypeError, match="branch k must be a Python int .* not a traced value"):
+        jax.jit(lambertw)(0.5, -1)
 
 
 def test_sympy_lambertw_compiles_through_codegen_on_both_branches():

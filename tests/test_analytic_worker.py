@@ -1,0 +1,136 @@
+"""The symbolic worker: budgets are enforced by killing the child process, nothing is left
+running, a dead worker is replaced, and a worker that cannot start says why."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+import sympy as sp
+
+import symml as sm
+from symml import _worker, t
+from symml._worker import GRACE, Worker, WorkerError
+from symml.analytic import _odes, _Plain
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _gone(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def worker():
+    w = Worker()
+    w.call("ping", (), 60)  # started and warm: only the task itself is timed
+    yield w
+    w.kill()
+
+
+def _pendulum_task():
+    return "general_solution", (_odes(sm.zoo.pendulum(), _Plain()), t)
+
+
+class _Inflate:
+    """Sends tasks with a 10-minute budget: the child's own timer will not stop it in time,
+    as if SymPy were stuck in code that never returns to the interpreter."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def send(self, msg):
+        task, args, _ = msg
+        self.conn.send((task, args, 600.0))
+
+    def close(self):
+        self.conn.close()
+
+
+def test_a_task_that_ignores_its_budget_is_killed(worker):
+    old = worker.pid
+    worker._send = _Inflate(worker._send)
+    task, args = _pendulum_task()
+    start = time.monotonic()
+    status, message = worker.call(task, args, 1.0)
+    elapsed = time.monotonic() - start
+    assert status == "timeout" and "ran out of its 1 s budget (worker killed)" in message
+    assert 1.0 <= elapsed < 1.0 + GRACE + 1.0  # control returns within about a second
+    assert not _alive(old)  # killed and reaped: no SymPy work left running
+    assert worker.pid not in (None, old) and worker.restarts == 1  # a fresh one is warming up
+    assert worker.call("ping", (), 60)[0] == "ok"
+
+
+def test_a_worker_that_dies_mid_task_is_replaced(worker):
+    old = worker.pid
+    threading.Timer(0.5, os.kill, (old, signal.SIGKILL)).start()
+    task, args = _pendulum_task()
+    status, message = worker.call(task, args, 30.0)
+    assert status == "crashed" and "the symbolic worker died" in message
+    assert not _alive(old) and worker.call("ping", (), 60)[0] == "ok" and worker.pid != old
+
+
+def test_a_worker_that_cannot_start_says_why(tmp_path, monkeypatch):
+    broken = tmp_path / "broken.py"
+    broken.write_text("import sys\nsys.stderr.write('ModuleNotFoundError: sympy is missing')\nsys.exit(1)\n")
+    monkeypatch.setattr(_worker, "_SCRIPT", str(broken))
+    w = Worker()
+    with pytest.raises(WorkerError, match="did not start: ModuleNotFoundError: sympy is missing"):
+        w.call("ping", (), 5)
+    assert w.pid is None
+
+
+def test_the_worker_dies_with_its_parent(tmp_path):
+    # A parent that crashes (os._exit: no atexit clean-up) while its worker is busy.
+    script = tmp_path / "parent.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, threading
+            import symml as sm
+            from symml import t
+            from symml._worker import WORKER
+            from symml.analytic import _odes, _Plain
+            WORKER.call("ping", (), 60)
+            print(WORKER.pid, flush=True)
+            odes = _odes(sm.zoo.pendulum(), _Plain())
+            threading.Timer(0.5, os._exit, (3,)).start()
+            WORKER.call("general_solution", (odes, t), 600)
+            """
+        )
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    child = int(proc.stdout.split()[0])
+    assert _gone(child, within=3.0)
+
+
+def test_solve_analytic_reports_a_crashed_worker_and_does_not_cache_it():
+    from symml._worker import WORKER
+    from symml.analytic import _GENERAL
+
+    (th,) = sm.states("th")
+    c = sm.parameters("c", positive=True)[0]
+    damped = sm.Model([sp.Eq(th.diff(t, 2), -sp.sin(th) - c * th.diff(t))], name="damped_pendulum")
+    WORKER.call("ping", (), 60)
+    threading.Timer(0.5, os.kill, (WORKER.pid, signal.SIGKILL)).start()
+    with pytest.raises(sm.NoClosedForm, match="damped_pendulum.*the symbolic worker died") as info:
+        sm.solve_analytic(damped, timeout=20)
+    assert info.value.reason == "crashed"
+    assert tuple(_odes(damped, _Plain())) not in _GENERAL  # the next call tries again
+    assert WORKER.call("ping", (), 60)[0] == "ok"
