@@ -95,12 +95,12 @@ class Problem:
         self._check_options(loss, adjoint, shooting, continuity, l1, l2, rtol, atol, max_steps)
         self.resolved = data.resolve(model)
         self.train_params, p_fixed, z0, pos, pscale, pmask = self._bind_params(params)
+        self.p_fixed = p_fixed  # (before the networks: hidden inputs need a first simulation)
         self.keys = self._union_keys()
         self.learn = self._learn_set(learn_ics)
         self.traj_y0 = self._initial_values(ics)
         self.shooting = int(shooting) if shooting else 1
         nets0 = self._networks(key, standardize)
-        self.p_fixed = p_fixed
 
         layout = shooting_layout(self.resolved, self.keys, self.shooting)
         self.layout = layout
@@ -127,6 +127,8 @@ class Problem:
             "nodes": jnp.asarray(nodes0, f64),
         }
         B = layout["ts"].shape[0]
+        if callable(loss):
+            self._check_loss(loss, layout["Y"].shape)
         bs = None if (batch_size is None or int(batch_size) >= B) else int(batch_size)
         if batch_size is not None and int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive number of trajectories, got {batch_size}")
@@ -219,6 +221,24 @@ class Problem:
             raise ValueError(f"rtol and atol must be positive, got rtol={rtol}, atol={atol}")
         if int(max_steps) < 16:
             raise ValueError(f"max_steps must be at least 16, got {max_steps}")
+
+    @staticmethod
+    def _check_loss(loss, shape) -> None:
+        """A callable loss must map three arrays of shape (rows, times, keys) to a scalar."""
+        arr = jax.ShapeDtypeStruct(shape, jnp.result_type(float))
+        try:
+            out = jax.eval_shape(loss, arr, arr, arr)
+        except Exception as err:  # any failure of user code is reported the same way
+            raise ValueError(
+                f"The loss function failed on arrays of shape {shape} (rows, times, keys): "
+                f"{type(err).__name__}: {err}. It is called as loss(pred, target, weights) with JAX arrays "
+                "and must return a scalar."
+            ) from None
+        if getattr(out, "shape", None) != ():
+            raise ValueError(
+                f"The loss function must return a scalar; on arrays of shape {shape} (rows, times, keys) "
+                f"it returned {getattr(out, 'shape', type(out).__name__)}. Reduce it, e.g. with jnp.sum."
+            )
 
     def _bind_params(self, params):
         """Parameter values per trajectory ``(T, n_params)`` (defaults, then the dataset's per-trajectory

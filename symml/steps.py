@@ -9,6 +9,9 @@ once, at ``carry.theta``, then applies the phase's rule:
   and later steps are halved too until steps succeed again (the multiplier doubles back).
   ``hyper[2]`` consecutive rejections stop training (``stop = STOP_REJECTED``).
 * ``LBFGS``: :func:`symml.optim.lbfgs_step` (the same evaluation serves the line search).
+
+In both phases a finite loss at or below ``hyper[4]`` (``target_loss``; ``-inf`` when unset)
+stops training at that point (``stop = STOP_TARGET``; the first phase then does not move on).
 * ``EVAL``: only records the loss (falls back to ``prev_x`` if it is not finite).
 
 ``record = [loss, rejected, stop code]``. The optimiser works on the flat parameter vector
@@ -34,7 +37,7 @@ from .losses import COMPILER_OPTIONS, Config, make_value_and_grad  # noqa: F401 
 from .optim import FirstPhase, LBFGSState, lbfgs_init, lbfgs_step, learning_rate
 
 MAIN, LBFGS, EVAL = 0, 1, 2
-STOP_REJECTED, STOP_INITIAL, STOP_CONVERGED, STOP_STUCK = 1, 2, 3, 4
+STOP_REJECTED, STOP_INITIAL, STOP_CONVERGED, STOP_STUCK, STOP_TARGET = 1, 2, 3, 4, 5
 
 #: How many times a training step was traced (tests check that nothing re-traces).
 TRACES = {"count": 0}
@@ -155,13 +158,16 @@ def make_step(cfg: Config, net_static, first: FirstPhase, schedule: Any, use_lbf
             upd = c.scale * flat(tree_upd)
         run = jnp.where(ok, 0, c.bad_run + 1)
         max_rejected = hyper[2].astype(run.dtype)
+        hit = ok & (f <= hyper[4])
         stop = jnp.where(
-            ok, 0, jnp.where(~c.has_prev, STOP_INITIAL, jnp.where(run >= max_rejected, STOP_REJECTED, 0))
+            ok,
+            jnp.where(hit, STOP_TARGET, 0),
+            jnp.where(~c.has_prev, STOP_INITIAL, jnp.where(run >= max_rejected, STOP_REJECTED, 0)),
         )
         # rejected: backtrack, i.e. half of the last update from the last good point (the
         # optimiser state is not updated: there is no usable gradient here)
         last_upd = jnp.where(ok, upd, 0.5 * c.last_upd)
-        x_next = jnp.where(ok, x, c.prev_x) + last_upd
+        x_next = jnp.where(hit, x, jnp.where(ok, x, c.prev_x) + last_upd)
         new = c._replace(
             opt_state=_where(ok, state, c.opt_state),
             prev_x=jnp.where(ok, x, c.prev_x),
@@ -183,6 +189,7 @@ def make_step(cfg: Config, net_static, first: FirstPhase, schedule: Any, use_lbf
         x_next = jnp.where(fallback, c.prev_x, x_next)
         lb = lb._replace(done=jnp.where(fallback, 0, lb.done).astype(lb.done.dtype))
         stop = jnp.where(lb.done == 1, STOP_CONVERGED, jnp.where(lb.done == 2, STOP_STUCK, 0))
+        stop = jnp.where(lb.started & (lb.f <= hyper[4]), STOP_TARGET, stop)
         stop = jnp.where(fresh & nonfinite & ~c.has_prev, STOP_INITIAL, stop)
         new = c._replace(
             lb=lb,

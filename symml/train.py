@@ -28,7 +28,6 @@ to the last point with a finite loss, the step size is halved and the step is re
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import warnings
@@ -41,11 +40,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import io as _io
+from . import checkpoint as _checkpoint
 from ._symbols import Parameter
-from .errors import SymmlError
 from .model import Model
-from .optim import SCHEDULES, FirstPhase, lbfgs_init, make_optimizer
+from .optim import SCHEDULES, FirstPhase, make_optimizer
 from .problem import Problem
 from .steps import (
     COMPILER_OPTIONS,
@@ -54,30 +52,17 @@ from .steps import (
     MAIN,
     STOP_INITIAL,
     STOP_REJECTED,
+    STOP_TARGET,
     Carry,
     best_theta,
-    flat_host,
     initial_carry,
     make_step,
     start_lbfgs,
     strong,
 )
-from .trained import History, Trained
+from .trained import History, Trained, TrainingError, TrainingWarning
 
 __all__ = ["train", "Trained", "TrainingError", "TrainingWarning", "DEFAULTS"]
-
-
-class TrainingError(SymmlError, RuntimeError):
-    """Training cannot continue (diverging steps, a bad checkpoint). ``.trained`` holds the last
-    good result when there is one."""
-
-    def __init__(self, message: str, trained: Trained | None = None):
-        super().__init__(message)
-        self.trained = trained
-
-
-class TrainingWarning(UserWarning):
-    """A training step gave NaN/inf and was undone."""
 
 
 #: Default options of :func:`train`, chosen by measurement on the Lotka–Volterra universal ODE
@@ -129,6 +114,7 @@ def train(
     lr: float | Callable[[Any], Any] | None = None,
     schedule: str | None = None,
     polish: int | None = None,
+    target_loss: float | None = None,
     adjoint: str | diffrax.AbstractAdjoint = "checkpoint",
     loss: str | Callable = "mse",
     ics: Mapping[Any, float] | Sequence[Mapping[Any, float]] | None = None,
@@ -169,6 +155,10 @@ def train(
             schedule.
         polish: L-BFGS iterations (loss evaluations) after the first phase (default 700; it
             stops early once converged); 0 turns it off.
+        target_loss: stop as soon as the training loss is at or below this level (early
+            stopping), in either phase; the parameters returned are those that reached it. With
+            noisy data, the noise variance is a natural target: a lower loss fits the noise.
+            Default ``None``: train for all ``steps`` and ``polish`` iterations.
         adjoint: ``"checkpoint"`` (default; discretise-then-optimise, exact gradients of the
             discrete solve), ``"backsolve"`` (continuous adjoint solved backwards, O(1) memory)
             or ``"forward"`` (forward mode; for few parameters), or a diffrax adjoint.
@@ -212,6 +202,13 @@ def train(
         raise ValueError("max_rejected and checkpoint_every must be >= 1")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=path, the file to continue from.")
+    if target_loss is not None and not (
+        isinstance(target_loss, (int, float, np.floating)) and np.isfinite(target_loss) and target_loss > 0
+    ):
+        raise ValueError(
+            f"target_loss must be a positive number (e.g. the noise variance of the data) or None, "
+            f"got {target_loss!r}"
+        )
     t_start = time.perf_counter()
     problem = Problem(
         model,
@@ -245,6 +242,7 @@ def train(
     options = dict(
         steps=steps,
         polish=polish,
+        target_loss=None if target_loss is None else float(target_loss),
         optimizer=optimizer if isinstance(optimizer, str) else repr(optimizer),
         lr=lr if isinstance(lr, (int, float)) else repr(lr),
         schedule=schedule,
@@ -270,7 +268,14 @@ def train(
         carry = run.restore(carry)
     run.key = strong(jax.random.fold_in(jax.random.PRNGKey(seed), 1))
     kind = 0 if callable(lr) else SCHEDULES.index(schedule)
-    hyper = [float(lr) if not callable(lr) else 0.0, float(max(steps, 1)), float(max_rejected), float(kind)]
+    target = -np.inf if target_loss is None else float(target_loss)
+    hyper = [
+        float(lr) if not callable(lr) else 0.0,
+        float(max(steps, 1)),
+        float(max_rejected),
+        float(kind),
+        target,
+    ]
     run.hyper = strong(jnp.asarray(hyper, jnp.result_type(float)))
     run.step = _step_function(problem, first, optimizer, lr if callable(lr) else None, use_lbfgs)
     try:
@@ -350,6 +355,8 @@ class _Run:
 
     def phase(self, carry: Carry, code: int, total: int, name: str) -> Carry:
         bar = self._bar()
+        if self.done[name] >= total:  # nothing left (e.g. the target loss was reached before)
+            return carry
         bar.set_description(f"train ({'L-BFGS' if code == LBFGS else self.options['optimizer']})")
         if code == LBFGS and self.done[name] == 0:
             carry = start_lbfgs(carry)
@@ -372,7 +379,11 @@ class _Run:
             if stop:
                 self._stopped(carry, stop)
                 carry = carry._replace(stop=jnp.zeros_like(carry.stop))
-                if code == LBFGS:  # converged, or no further decrease possible
+                if stop == STOP_TARGET:  # early stopping: no further iterations in any phase
+                    bar.total = bar.n
+                    bar.refresh()
+                    self.done = {"main": self.options["steps"], "polish": self.options["polish"]}
+                elif code == LBFGS:  # converged, or no further decrease possible
                     bar.total = max(bar.n, bar.total - (total - self.done[name]))
                     bar.refresh()
                     self.done[name] = total
@@ -484,64 +495,13 @@ class _Run:
 
     # -------------------------------------------------------------- checkpoints
     def write_checkpoint(self, carry: Carry, trained: Trained) -> None:
-        content = _io.to_json_dict(trained)
-        content["resume"] = {
-            "carry": _io.encode_module(carry),
-            "lbfgs": carry.lb is not None,
-            "done": dict(self.done),
-            "since": self.since_checkpoint,
-            "elapsed": float(self._elapsed()).hex(),
-            "options": _resume_options(self.options),
-        }
-        tmp = f"{self.checkpoint}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(content, f)
-        os.replace(tmp, self.checkpoint)
+        progress = dict(done=dict(self.done), since=self.since_checkpoint, elapsed=self._elapsed())
+        _checkpoint.write(self.checkpoint, trained, carry, progress, self.options)
 
     def restore(self, carry: Carry) -> Carry:
-        path = self.checkpoint
-        try:
-            with open(path, encoding="utf-8") as f:
-                d = json.load(f)
-        except json.JSONDecodeError as err:
-            raise TrainingError(
-                f"Checkpoint {path} is not a JSON file ({err}); delete it or pass resume=False."
-            ) from None
-        state = d.get("resume") if isinstance(d, dict) else None
-        if state is None:
-            raise TrainingError(
-                f"{path} is not a training checkpoint (no resume section); pass resume=False."
-            )
-        old, new = state.get("options", {}), _resume_options(self.options)
-        diff = sorted(
-            k for k in set(old) | set(new) if k not in ("steps", "polish") and old.get(k) != new.get(k)
-        )
-        if diff:
-            details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
-            raise TrainingError(
-                f"Checkpoint {path} was written with different options ({details}). Resume with the same "
-                "options, or start afresh with resume=False."
-            )
-        try:
-            saved_lb = bool(state.get("lbfgs", carry.lb is not None))
-            skeleton = carry if saved_lb else carry._replace(lb=None)
-            if saved_lb and carry.lb is None:
-                skeleton = carry._replace(lb=strong(lbfgs_init(flat_host(carry.theta))))
-            restored = _io.decode_module(skeleton, state["carry"])
-            if carry.lb is None:
-                restored = restored._replace(lb=None)
-            elif not saved_lb:
-                restored = restored._replace(lb=carry.lb)
-            carry = restored
-        except (_io.FileFormatError, KeyError, ValueError) as err:
-            raise TrainingError(
-                f"Checkpoint {path} does not match this model and data ({err}); resume=False starts afresh."
-            ) from None
-        prev = _io.from_json_dict({k: v for k, v in d.items() if k != "resume"})
+        carry, progress, prev = _checkpoint.read(self.checkpoint, carry, self.options)
         h = prev.history
-        keep = len(h) - (
-            1 if len(h) and h.phase[-1] == 2 else 0
-        )  # drop the interrupted run's final evaluation
+        keep = len(h) - (1 if len(h) and h.phase[-1] == 2 else 0)  # drop the final evaluation
         if keep:
             flags = np.zeros(len(h), bool)
             flags[h.rejected] = True
@@ -549,14 +509,10 @@ class _Run:
             self.phases.append(h.phase[:keep])
             self.times.append(h.time[:keep])
             self.flags.append(flags[:keep])
-        self.done = {k: int(state["done"].get(k, 0)) for k in ("main", "polish")}
-        self.since_checkpoint = int(state.get("since", 0))
-        self.offset = float.fromhex(state["elapsed"])
+        self.done = progress["done"]
+        self.since_checkpoint = progress["since"]
+        self.offset = progress["elapsed"]
         self.t_start = time.perf_counter()
         for k in ("main", "polish"):
             self.timing[k] = float(prev.timing.get(k, 0.0))
-        return strong(carry._replace(stop=jnp.zeros_like(carry.stop)))
-
-
-def _resume_options(options: dict) -> dict:
-    return {k: v for k, v in options.items() if isinstance(v, (str, int, float, bool, type(None), list))}
+        return carry

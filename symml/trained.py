@@ -20,6 +20,20 @@ import sympy as sp
 
 from . import io as _io
 from ._symbols import Neural, t
+from .errors import SymmlError
+
+
+class TrainingError(SymmlError, RuntimeError):
+    """Training cannot continue (diverging steps, a bad checkpoint). ``.trained`` holds the last
+    good result when there is one."""
+
+    def __init__(self, message: str, trained: Trained | None = None):
+        super().__init__(message)
+        self.trained = trained
+
+
+class TrainingWarning(UserWarning):
+    """A training step gave NaN/inf and was undone."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -122,3 +122,54 @@ def test_network_outputs_print_as_placeholders():
     assert "U_0(u(t), v(t))" in text and "U_1(u(t), v(t))" in text
     with pytest.raises(IndexError, match="indices 0..1"):
         U[2]
+
+
+def test_several_networks_with_t_and_derivative_inputs_in_several_equations():
+    """Two networks in one model: N(t) inside a product, V(u') in both equations. The compiled
+    vector field evaluates them where the placeholders stand; the model stays immutable; sm.train's
+    problem standardises each network's inputs to the data range (t included)."""
+    from symml.problem import Problem
+
+    k = sm.parameters("k", positive=True)[0]
+    N = sm.neural("N", inputs=[t], outputs=1, width=5, depth=1)
+    V = sm.neural("V", inputs=[u.diff(t)], outputs=1, width=5, depth=2)
+    model = sm.Model(
+        [sp.Eq(u.diff(t, 2), -k * u + V[0]), sp.Eq(v.diff(t), -v * N[0] + u * V[0])], defaults={k: 2.0}
+    )
+    assert model.states == (u, v, u.diff(t)) and {s.name for s in model.neural} == {"N", "V"}
+    assert model.networks == {}
+    nets = init_networks(model.neural, jax.random.PRNGKey(0))
+    trained = model.with_networks(nets)
+    assert model.networks == {} and set(trained.networks) == {"N", "V"}  # a new model
+    f = sm.compile(model, networks=nets)
+    y = jnp.array([0.3, -1.2, 0.8])  # (u, v, u')
+    tt = 0.7
+    vv, nn = nets["V"](y[2:])[0], nets["N"](jnp.array([tt]))[0]
+    expected = jnp.stack([y[2], -y[1] * nn + y[0] * vv, -2.0 * y[0] + vv])  # u', v', u''
+    np.testing.assert_allclose(f(tt, y, jnp.array([2.0])), expected, rtol=1e-14)
+
+    ts = np.linspace(1.0, 3.0, 9)
+    data = sm.Dataset(t=ts, y={u: np.sin(ts), v: np.cos(ts), u.diff(t): 2 * np.cos(ts)})
+    problem = Problem(model, data)
+    start = problem.networks_of(problem.theta0)
+    np.testing.assert_allclose(start["N"].in_shift, [2.0], rtol=1e-14)
+    np.testing.assert_allclose(start["N"].in_scale, [1.0], rtol=1e-14)
+    lo, hi = 2 * np.cos(ts).min(), 2 * np.cos(ts).max()
+    np.testing.assert_allclose(start["V"].in_shift, [(lo + hi) / 2], rtol=1e-14)
+    np.testing.assert_allclose(start["V"].in_scale, [(hi - lo) / 2], rtol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, error, match",
+    [
+        (("2U", [u]), {}, ValueError, "must be an identifier"),
+        (("U", []), {}, ValueError, "needs at least one input"),
+        (("U", [u * v]), {}, sm.ModelError, r"input u\(t\)\*v\(t\) is not a state"),
+        (("U", [u]), dict(outputs=0), ValueError, "outputs must be >= 1"),
+        (("U", [u]), dict(width=0), ValueError, "need depth >= 0 and width >= 1"),
+        (("U", [u]), dict(activation="swish"), ValueError, "unknown activation 'swish'"),
+    ],
+)
+def test_bad_placeholders_are_clear_errors(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        sm.neural(*args, **kwargs)

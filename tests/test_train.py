@@ -12,6 +12,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 import sympy as sp
 
@@ -103,7 +104,6 @@ def test_gradients_checkpoint_and_forward_agree_and_match_finite_differences(lv_
     assert abs(fd - exact) < 1e-5 * float(jnp.linalg.norm(ref)), (fd, exact)
 
 
-@pytest.mark.slow
 def test_gradients_backsolve_agrees_with_checkpoint(lv_data):
     """The continuous adjoint (solved backwards, O(1) memory) gives the same gradient to 1e-4."""
     _, _, ref = _flat_gradient(lv_data, "checkpoint")
@@ -250,6 +250,75 @@ def test_checkpoint_and_resume_continue_exactly(lv_data, tmp_path, monkeypatch):
     assert data["symml"] == "trained" and "resume" in data
 
 
+def test_target_loss_stops_at_the_first_iterate_that_reaches_it(lv_data):
+    """Early stopping: the run is the uninterrupted run up to the first loss at or below the
+    target, in the Adam phase (then no polish) or in the L-BFGS polish, and returns that point."""
+    options = dict(steps=30, polish=20, seed=7, verbose=False)
+    full = sm.train(UDE, lv_data, **options)
+    h = full.history
+    for phase in (0, 1):
+        idx = np.flatnonzero(h.phase == phase)
+        target = float(h.loss[idx[len(idx) // 2]])
+        hit = int(np.flatnonzero(h.loss <= target)[0])
+        early = sm.train(UDE, lv_data, target_loss=target, **options)
+        e = early.history
+        np.testing.assert_array_equal(e.loss[: hit + 1], h.loss[: hit + 1])
+        assert early.loss == h.loss[hit] <= target
+        assert early.options["target_loss"] == target
+        if phase == 0:  # stopped in the first phase: one evaluation of the returned point, no polish
+            assert len(e) == hit + 2 and e.phase[-1] == 2 and 1 not in e.phase
+            assert e.loss[-1] == h.loss[hit]
+        else:
+            assert len(e) == hit + 1 and e.phase[-1] == 1
+        assert abs(early.mse() - early.loss) < 1e-6 * early.loss
+
+
+def test_learning_rate_schedule_object_matches_the_named_schedule(lv_data):
+    """lr may be an optax schedule: a constant one reproduces schedule="constant" exactly."""
+    options = dict(steps=15, polish=3, seed=1, verbose=False)
+    named = sm.train(UDE, lv_data, lr=3e-3, schedule="constant", **options)
+    schedule = sm.train(UDE, lv_data, lr=optax.constant_schedule(3e-3), **options)
+    np.testing.assert_array_equal(named.history.loss, schedule.history.loss)
+
+
+def test_progress_bar_shows_the_loss_and_is_silent_when_not_verbose(lv_data, capsys):
+    sm.train(UDE, lv_data, steps=5, polish=5, seed=0, verbose=True)
+    err = capsys.readouterr().err
+    assert "train" in err and "loss=" in err and "10/10" in err
+    sm.train(UDE, lv_data, steps=5, polish=5, seed=0, verbose=False)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_loss_callable_and_weight_penalties_enter_the_objective_exactly(lv_data):
+    """A callable loss computing the MSE gives the built-in loss; l1 and l2 add exactly
+    l1 * sum|W| + l2 * sum W^2 over the weight matrices (not the biases)."""
+
+    def mse(pred, target, weights):
+        return jnp.sum(weights * (pred - target) ** 2) / jnp.sum(weights)
+
+    key = jax.random.PRNGKey(0)
+    plain = Problem(UDE, lv_data, key=key)
+    base = float(plain.loss_function(with_grad=False)(plain.theta0))
+    custom = Problem(UDE, lv_data, loss=mse, key=key)
+    assert abs(float(custom.loss_function(with_grad=False)(custom.theta0)) - base) < 1e-13 * base
+    penal = Problem(UDE, lv_data, l1=0.3, l2=0.7, key=key)
+    ws = [np.asarray(layer.weight) for layer in plain.networks_of(plain.theta0)["U"].mlp.layers]
+    extra = sum(0.3 * np.abs(w).sum() + 0.7 * (w * w).sum() for w in ws)
+    value = float(penal.loss_function(with_grad=False)(penal.theta0))
+    assert abs(value - (base + extra)) < 1e-12 * (base + extra)
+
+
+def test_bad_checkpoint_files_are_clear_errors(trained, lv_data, tmp_path):
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    with pytest.raises(TrainingError, match="is not a JSON file"):
+        sm.train(UDE, lv_data, checkpoint=garbage, resume=True, verbose=False)
+    result = tmp_path / "result.json"
+    sm.save(trained, result)  # a result, not a checkpoint
+    with pytest.raises(TrainingError, match="not a training checkpoint"):
+        sm.train(UDE, lv_data, checkpoint=result, resume=True, verbose=False)
+
+
 # ----------------------------------------------------------------------------- failures
 
 
@@ -306,6 +375,9 @@ def test_a_failing_start_is_a_clear_error(lv_data):
         (dict(steps=-1), ValueError, "steps and polish must be >= 0"),
         (dict(batch_size=0), ValueError, "batch_size must be a positive"),
         (dict(l2=-1.0), ValueError, "l2 must be a finite number >= 0"),
+        (dict(target_loss=-1.0), ValueError, "target_loss must be a positive number"),
+        (dict(loss=lambda p, y, w: (p - y) ** 2), ValueError, "must return a scalar"),
+        (dict(loss=lambda p, y, w: p @ y), ValueError, "loss function failed on arrays of shape"),
     ],
 )
 def test_bad_options_are_clear_errors(lv_data, kwargs, error, match):

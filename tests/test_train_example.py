@@ -56,9 +56,20 @@ def test_sindy_distillation_recovers_the_interactions(run):
     ns, _ = run
     found, refit = ns["distilled"]["sindy"]
     u, v = ns["u"], ns["v"]
-    for call, true in ns["truth_terms"].items():
+    for call in ns["truth_terms"]:
         assert sp.expand(found.terms[call]).as_coefficients_dict().keys() == {u * v}
     c0, c1 = found.constants
     assert refit.params[c0] == pytest.approx(-0.9, rel=0.05)
     assert refit.params[c1] == pytest.approx(1.8, rel=0.05)
     assert set(ns["distilled"]) == {"sindy", "operon"}
+
+
+def test_early_stopping_is_the_same_run_cut_at_the_noise_floor(run):
+    ns, _ = run
+    full, early, floor = ns["trained"].history, ns["early"].history, ns["floor"]
+    hit = np.flatnonzero(full.loss <= floor)
+    if hit.size:  # the target was reached: the run stops there, with the same losses up to it
+        np.testing.assert_array_equal(early.loss[: hit[0] + 1], full.loss[: hit[0] + 1])
+        assert ns["early"].loss <= floor and len(early) <= hit[0] + 2
+    else:
+        np.testing.assert_array_equal(early.loss, full.loss)
