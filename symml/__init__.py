@@ -42,6 +42,7 @@ from .io import load, save
 from .model import Model
 from .solve import Event, choose_solver, simulate, stiffness_index
 from .train import Trained, train
+from .trained import TrainingError, TrainingWarning
 from .trajectory import Trajectory
 
 __version__ = "0.1.0"
@@ -65,6 +66,8 @@ __all__ = [
     "distill",
     "discover",
     "Trained",
+    "TrainingError",
+    "TrainingWarning",
     "NoClosedForm",
     "FitResult",
     "Distilled",

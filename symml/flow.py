@@ -98,7 +98,8 @@ def _flow_for(model: Model, required: bool, t0) -> _Flow | None:
     if not required:
         reason = _auto_precheck(model)
         if reason is not None:
-            rec["failure"] = (NoClosedForm(f"model {model.name!r}: {reason}"), float("inf"))
+            # Recorded at the auto budget only: a later method="analytic" call still tries.
+            rec["failure"] = (NoClosedForm(f"model {model.name!r}: {reason}"), budget)
             return None
     try:
         flow = _build_flow(model, budget, key)

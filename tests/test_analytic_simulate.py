@@ -124,3 +124,19 @@ def test_coupled_linear_system_auto_and_general_models():
     late = sm.simulate(rot, ics={u: 1.0, w: 0.0}, saveat=ts + 5.0)
     np.testing.assert_allclose(late.y, tr.y, atol=1e-13)
     assert math.isclose(float(late.t[0]), 5.0)
+
+
+def test_auto_skipping_a_nonlinear_model_does_not_block_a_required_closed_form():
+    import sympy as sp
+
+    (x,) = sm.states("x")
+    r, K = sm.parameters("r K", positive=True)
+    logistic = sm.Model([sp.Eq(x.diff(sm.t), r * x * (1 - x / K))], defaults={r: 1.0, K: 2.0, x: 0.1})
+    auto = sm.simulate(logistic, t_span=(0, 5), saveat=11)
+    assert auto.method == "numeric"  # auto tries closed forms for linear models only
+    exact = sm.simulate(logistic, t_span=(0, 5), saveat=11, method="analytic")
+    assert exact.method == "analytic"
+    ts = np.linspace(0, 5, 11)
+    formula = 2.0 / (1 + 19 * np.exp(-ts))  # K / (1 + (K/x0 - 1) e^{-r t})
+    np.testing.assert_allclose(np.asarray(exact[x]), formula, rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(auto[x]), formula, rtol=1e-6)
