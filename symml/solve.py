@@ -372,6 +372,10 @@ def simulate(
         or adjoint is not None
         or not (isinstance(solver, str) and solver in ("tsit5", "auto"))
     )
+    if method == "auto" and not numeric_only:
+        # a model already known to have no closed form goes straight to the numeric path
+        failure = model._cache.get("analytic_flow", {}).get("failure")
+        numeric_only = failure is not None and not model._cache["analytic_flow"]["flows"]
     if method == "analytic" or (method == "auto" and not numeric_only):
         # flow.py builds on this module (binding, time grids, Trajectory): imported here.
         from .flow import closed_form_trajectory
@@ -480,8 +484,11 @@ def _simulate_numeric(
         raise MissingValueError(f"Solver {solver_name} {why}: pass dt0, the step size.")
     if event is not None and not isinstance(event, Event):
         raise TypeError(f"event must be sm.Event(expr, direction=...), got {type(event).__name__}")
-    nets = compile(model, networks=networks).networks if model.neural else {}
-    net_arrays, net_static = eqx.partition(nets, eqx.is_array)
+    if model.neural:
+        nets = compile(model, networks=networks).networks
+        net_arrays, net_static = eqx.partition(nets, eqx.is_array)
+    else:
+        nets, net_arrays, net_static = {}, {}, {}
     adjoint = adjoint if adjoint is not None else _DEFAULT_ADJOINT
     # Tolerances are compile-time constants (XLA compiles a fixed-tolerance controller ~30 %
     # faster); the time span stays a traced value so new spans never recompile.
