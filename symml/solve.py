@@ -233,6 +233,8 @@ def _result_message(code: int) -> str:
 
 def bind_params(model, params: Mapping[Any, Any] | None):
     """Parameter values in ``model.params`` order (defaults overridden by ``params``)."""
+    if not params and "params_default" in model._cache:  # models are immutable: safe to keep
+        return list(model._cache["params_default"])
     values = model.free_values(params)
     missing = [p for p in model.params if p not in values]
     if missing:
@@ -242,11 +244,16 @@ def bind_params(model, params: Mapping[Any, Any] | None):
             + ", ".join(f"{p.name}: ..." for p in missing)
             + "} or give the model defaults."
         )
-    return [values[p] for p in model.params]
+    out = [values[p] for p in model.params]
+    if not params:
+        model._cache["params_default"] = tuple(out)
+    return out
 
 
 def bind_ics(model, ics: Mapping[Any, Any] | None):
     """Initial values in ``model.states`` order (model defaults overridden by ``ics``)."""
+    if not ics and "ics_default" in model._cache:
+        return list(model._cache["ics_default"])
     values = {k: v for k, v in model.defaults.items() if k in model.rhs}
     for k, v in (ics or {}).items():
         s = model.lookup(k)
@@ -263,7 +270,10 @@ def bind_ics(model, ics: Mapping[Any, Any] | None):
             f"No initial value for state(s) {names} of model {model.name!r}. Pass ics={{{hint}}} "
             "(states by symbol, derivative states as x.diff(t), or by name such as 'x_t')."
         )
-    return [values[s] for s in model.states]
+    out = [values[s] for s in model.states]
+    if not ics:
+        model._cache["ics_default"] = tuple(out)
+    return out
 
 
 def _ic_key(s) -> str:
