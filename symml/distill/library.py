@@ -53,25 +53,31 @@ class Library(abc.ABC):
 
 @dataclasses.dataclass(frozen=True)
 class Polynomial(Library):
-    """Monomials of the inputs up to total degree ``degree`` (graded order), with the
-    constant term 1 when ``bias``.
+    """Monomials of the inputs (or of those in ``of``) up to total degree ``degree`` (graded
+    order), with the constant term 1 when ``bias``.
 
     >>> x, y = sp.symbols("x y")
     >>> Polynomial(3, bias=False).terms([x])
     [x, x**2, x**3]
+    >>> Polynomial(2, of=[y]).terms([x, y])
+    [1, y, y**2]
     """
 
     degree: int = 3
     bias: bool = True
+    of: tuple | None = None
 
     def __post_init__(self):
         if not isinstance(self.degree, (int, np.integer)) or isinstance(self.degree, bool) or self.degree < 0:
             raise UnknownLibraryError(f"Polynomial degree must be an integer >= 0, got {self.degree!r}.")
+        if self.of is not None:
+            object.__setattr__(self, "of", tuple(self.of))
 
     def terms(self, inputs):
+        chosen = list(inputs) if self.of is None else [_find_input(o, inputs) for o in self.of]
         out = [sp.S.One] if self.bias else []
         for d in range(1, int(self.degree) + 1):
-            for combo in itertools.combinations_with_replacement(inputs, d):
+            for combo in itertools.combinations_with_replacement(chosen, d):
                 out.append(sp.Mul(*combo))
         return _dedup(out)
 
