@@ -100,7 +100,7 @@ def demo_chain(
     lap("train")
 
     options = {"max_time": 20.0 if quick else 60.0, "random_state": seed} if backend == "operon" else {}
-    found = sm.distill(trained, backend=backend, **options)
+    found = sm.distill(trained, backend=backend, progress=verbose, **options)
     lap("distill")
 
     # The known physics (α, γ) stays as declared: on 21 noisy points, refitting it together

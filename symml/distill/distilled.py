@@ -85,6 +85,7 @@ def distill(
     validate: bool | None = None,
     max_terms: int = 3,
     verbose: bool = False,
+    progress: bool = False,
     **options: Any,
 ) -> Distilled:
     """Fit a SymPy expression to every network output of a trained universal ODE.
@@ -106,7 +107,9 @@ def distill(
             supports of up to ``max_terms`` terms, BIC on the data decides). Default: on for
             SINDy, off for the symbolic-regression backends, whose expressions are used as found.
         max_terms: largest support tried per output when validating.
-        verbose: print each distilled term as it is found.
+        verbose: print each distilled term as it is found (and, when validating, every
+            structure tried with its score).
+        progress: show a progress bar while structures are refitted through the solver.
         options: further backend options (e.g. ``selection="aic"``, ``max_time=30``).
 
     Returns:
@@ -160,7 +163,7 @@ def distill(
             c: (samples[neural_spec(c)[0].name][0], samples[neural_spec(c)[0].name][1][:, neural_spec(c)[1]])
             for c in calls
         }
-        expressions = select_through_solver(trained, calls, terms, xy, max_terms, be.name, verbose)
+        expressions = select_through_solver(trained, calls, terms, xy, max_terms, be.name, verbose, progress)
         timing["validate"] = time.perf_counter() - start
     return Distilled(trained.model, expressions, prefix=prefix, timing=timing, data=trained.data)
 

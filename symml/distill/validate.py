@@ -77,6 +77,7 @@ def select_through_solver(
     max_terms: int = 3,
     backend: str = "sindy",
     verbose: bool = False,
+    progress: bool = False,
 ) -> dict:
     """``{call: Expression}``: the structure of every output chosen by BIC on the data.
 
@@ -185,12 +186,16 @@ def select_through_solver(
         )
 
     done: dict[tuple, tuple] = {}
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc="distill: structures refitted through the solver", unit="fit", disable=not progress)
 
     def score(supports) -> tuple:
         supports = tuple(tuple(sorted(x)) for x in supports)
         if supports not in done:
             bic, rss, ws, t_min = fit(supports)
             done[supports] = (bic, sum(map(len, supports)), supports, ws, rss, t_min)
+            bar.update(1)
             if verbose:
                 shown = "; ".join(" + ".join(str(terms[c][j]) for j in x) for c, x in zip(calls, supports))
                 print(f"    BIC {bic:10.2f}  min |t| {t_min:7.2f}  {shown}")
@@ -217,6 +222,7 @@ def select_through_solver(
             best = min([tuple(best)] + trial, key=score)
         if tuple(best) == tuple(before):
             break
+    bar.close()
     tried = sorted(done.values(), key=lambda r: (r[5] < SIGNIFICANCE, r[0], r[1]))
     best = done[tuple(tuple(sorted(x)) for x in best)]
     out = {}
