@@ -251,6 +251,22 @@ def test_quick_preset_with_ude_sindy(tmp_path):
     assert tf["r2_extrap"] > 0.9 and tf["recall"] == 1.0
 
 
+@pytest.mark.slow
+def test_operon_and_neural_ode_methods_run_and_score(tmp_path):
+    from symml.bench import NeuralODE, Operon
+
+    methods = [Operon(max_time=10.0, generations=20), NeuralODE(steps=300, polish=100)]
+    df = sm.bench.run(["lotka_volterra"], methods, noise=[0.01], seeds=1, out=tmp_path, jobs=1, verbose=False)
+    assert set(df["method"]) == {"operon", "neural_ode"}
+    for _, row in df.iterrows():
+        assert row["status"] == "ok", row["error"]
+        assert row["r2_train"] > 0.9  # both fit the training window
+    nn = df[df["method"] == "neural_ode"].iloc[0]
+    assert nn["time_train"] > 0 and nn["n_params"] > 100  # the network's weights count
+    op = df[df["method"] == "operon"].iloc[0]
+    assert op["complexity"] > 0 and isinstance(op["equations"], str) and "u(t)" in op["equations"]
+
+
 @pytest.mark.parametrize(
     "name",
     [
