@@ -29,9 +29,9 @@ from . import analytic
 from ._symbols import t
 from .analytic import ClosedForm, NoClosedForm, _call, _general_solution, _with_derivatives, structure
 from .codegen import compile_exprs
-from .errors import MissingValueError, SymmlError
+from .errors import SymmlError
 from .model import Model
-from .solve import Event, _batch_shape, _pack, bind_ics, bind_params, time_grid
+from .solve import Event, _batch_shape, _pack, bind_ics, bind_params, save_grid
 from .trajectory import Trajectory
 
 __all__ = ["closed_form_trajectory", "flow_map", "EVENT_GRID"]
@@ -156,30 +156,7 @@ def closed_form_trajectory(
     batch = _batch_shape(pvals, yvals)
     if event is not None and not isinstance(event, Event):
         raise TypeError(f"event must be sm.Event(expr, direction=...), got {type(event).__name__}")
-    if saveat is None:
-        saveat = 200
-    if isinstance(saveat, (int, np.integer)) and not isinstance(saveat, bool):
-        if t_span is None:
-            raise MissingValueError("No time span: pass t_span=(t0, t1), or saveat as an array of times.")
-        if int(saveat) < 1:
-            raise ValueError(f"saveat must be a positive count or an array of times, got {saveat}")
-        n_save, ts_arg = int(saveat), None
-        t0, t1 = t_span
-    elif isinstance(saveat, jax.core.Tracer):
-        t0, t1, ts_arg = time_grid(t_span, saveat)
-        n_save = None
-    else:
-        # Concrete times: read t0, t1 on the host (indexing a device array costs a dispatch each).
-        host = np.asarray(saveat, dtype=float)
-        if host.ndim != 1 or host.size == 0:
-            raise ValueError(f"saveat must be a count or a 1-D array of times, got shape {host.shape}")
-        if np.any(np.diff(host) < 0):
-            raise ValueError("saveat times must be non-decreasing.")
-        t0, t1 = t_span if t_span is not None else (float(host[0]), float(host[-1]))
-        ts_arg = (
-            saveat if isinstance(saveat, jax.Array) and jnp.issubdtype(saveat.dtype, jnp.floating) else host
-        )
-        n_save = None
+    t0, t1, n_save, ts_arg = save_grid(t_span, saveat)
     flow = _flow_for(model, required, t0)
     if flow is None:
         return None

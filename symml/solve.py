@@ -321,6 +321,33 @@ def time_grid(t_span, saveat) -> tuple[float, float, jax.Array]:
     return t_span[0], t_span[1], ts
 
 
+def save_grid(t_span, saveat) -> tuple[Any, Any, int | None, Any]:
+    """``(t0, t1, n_save, ts)`` for a solve: a count gives ``n_save`` (the times are made inside
+    the compiled solve), an array gives ``ts``. Concrete times are checked and read on the host,
+    where indexing costs nothing (a device array costs a dispatch per index); traced times
+    stay traced."""
+    if saveat is None:
+        saveat = 200
+    if isinstance(saveat, (int, np.integer)) and not isinstance(saveat, bool):
+        if t_span is None:
+            raise MissingValueError("No time span: pass t_span=(t0, t1), or saveat as an array of times.")
+        if int(saveat) < 1:
+            raise ValueError(f"saveat must be a positive count or an array of times, got {saveat}")
+        t0, t1 = t_span
+        return t0, t1, int(saveat), None
+    if isinstance(saveat, jax.core.Tracer):
+        t0, t1, ts = time_grid(t_span, saveat)
+        return t0, t1, None, ts
+    host = np.asarray(saveat, dtype=np.float64 if jax.config.jax_enable_x64 else np.float32)
+    if host.ndim != 1 or host.size == 0:
+        raise ValueError(f"saveat must be a count or a 1-D array of times, got shape {host.shape}")
+    if np.any(np.diff(host) < 0):
+        raise ValueError("saveat times must be non-decreasing.")
+    t0, t1 = (host[0], host[-1]) if t_span is None else t_span
+    keep = isinstance(saveat, jax.Array) and jnp.issubdtype(saveat.dtype, jnp.floating)
+    return t0, t1, None, saveat if keep else host
+
+
 # ----------------------------------------------------------------------------- simulate
 
 
@@ -458,28 +485,7 @@ def _simulate_numeric(
     pvals = bind_params(model, params)
     yvals = bind_ics(model, ics)
     batch = _batch_shape(pvals, yvals)
-    if saveat is None:
-        saveat = 200
-    if isinstance(saveat, (int, np.integer)) and not isinstance(saveat, bool):
-        if t_span is None:
-            raise MissingValueError("No time span: pass t_span=(t0, t1), or saveat as an array of times.")
-        if int(saveat) < 1:
-            raise ValueError(f"saveat must be a positive count or an array of times, got {saveat}")
-        n_save, ts_arg = int(saveat), None
-        t0, t1 = t_span
-    elif isinstance(saveat, (jax.Array, jax.core.Tracer)):
-        t0, t1, ts_arg = time_grid(t_span, saveat)
-        n_save = None
-    else:
-        # Host arrays stay on the host until the runner's single transfer: slicing a device
-        # array for t0/t1 would cost two eager dispatches per call.
-        ts_arg = np.asarray(saveat, dtype=np.float64 if jax.config.jax_enable_x64 else np.float32)
-        if ts_arg.ndim != 1 or ts_arg.size == 0:
-            raise ValueError(f"saveat must be a count or a 1-D array of times, got shape {ts_arg.shape}")
-        if np.any(np.diff(ts_arg) < 0):
-            raise ValueError("saveat times must be non-decreasing.")
-        t0, t1 = (ts_arg[0], ts_arg[-1]) if t_span is None else t_span
-        n_save = None
+    t0, t1, n_save, ts_arg = save_grid(t_span, saveat)
     if solver == "auto":
         y0c = np.stack([np.broadcast_to(_concrete(v), batch) for v in yvals], -1) if yvals else None
         p0c = np.stack([np.broadcast_to(_concrete(v), batch) for v in pvals], -1) if pvals else np.zeros(0)

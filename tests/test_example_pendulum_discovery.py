@@ -1,29 +1,14 @@
 """examples/pendulum_discovery.py in fast mode: the nonlinear pendulum is discovered from noisy
 large-amplitude angles, the small-angle model is rejected, figures and the model are written."""
 
-import os
-import runpy
-from pathlib import Path
-
 import pytest
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "pendulum_discovery.py"
+from conftest import run_example
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("pendulum_discovery")
-    old = {k: os.environ.get(k) for k in ("SYMML_EXAMPLE_FAST", "SYMML_EXAMPLE_OUT")}
-    os.environ.update(SYMML_EXAMPLE_FAST="1", SYMML_EXAMPLE_OUT=str(out))
-    try:
-        ns = runpy.run_path(str(EXAMPLE), run_name="__main__")
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return ns, out
+    return run_example("pendulum_discovery.py", out), out
 
 
 def test_discovers_sin_theta(run):

@@ -1,29 +1,14 @@
 """examples/projectile.py in fast mode: closed forms, the three ranges, the range map, the
 inverse question; figures written."""
 
-import os
-import runpy
-from pathlib import Path
-
 import pytest
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "projectile.py"
+from conftest import run_example
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("projectile")
-    old = {k: os.environ.get(k) for k in ("SYMML_EXAMPLE_FAST", "SYMML_EXAMPLE_OUT")}
-    os.environ.update(SYMML_EXAMPLE_FAST="1", SYMML_EXAMPLE_OUT=str(out))
-    try:
-        ns = runpy.run_path(str(EXAMPLE), run_name="__main__")
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return ns, out
+    return run_example("projectile.py", out), out
 
 
 def test_three_ranges_agree_with_problems_md(run):

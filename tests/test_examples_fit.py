@@ -2,29 +2,12 @@
 figures (examples/pendulum_fit.py, lotka_volterra_fit.py, duffing.py, projectile_inverse.py)."""
 
 import math
-import os
-import runpy
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.optimize
 import scipy.special
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def run_example(name, out):
-    old = {k: os.environ.get(k) for k in ("SYMML_EXAMPLE_FAST", "SYMML_EXAMPLE_OUT")}
-    os.environ.update(SYMML_EXAMPLE_FAST="1", SYMML_EXAMPLE_OUT=str(out))
-    try:
-        return runpy.run_path(str(EXAMPLES / name), run_name="__main__")
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+from conftest import run_example
 
 
 def test_pendulum_fit(tmp_path):

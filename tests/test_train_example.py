@@ -1,17 +1,12 @@
 """examples/lotka_volterra_ude.py in fast mode: the universal ODE reaches the noise floor of
 PROBLEMS.md §3, its learned terms follow -beta u v and delta u v, figures and the result are written."""
 
-import os
-import runpy
-from pathlib import Path
-
 import numpy as np
 import pytest
 import sympy as sp
+from conftest import run_example
 
 import symml as sm
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "lotka_volterra_ude.py"
 
 pytestmark = pytest.mark.slow  # two trainings of a 2->32->32->2 network (about a minute)
 
@@ -19,17 +14,7 @@ pytestmark = pytest.mark.slow  # two trainings of a 2->32->32->2 network (about 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("lotka_volterra_ude")
-    old = {k: os.environ.get(k) for k in ("SYMML_EXAMPLE_FAST", "SYMML_EXAMPLE_OUT")}
-    os.environ.update(SYMML_EXAMPLE_FAST="1", SYMML_EXAMPLE_OUT=str(out))
-    try:
-        ns = runpy.run_path(str(EXAMPLE), run_name="__main__")
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return ns, out
+    return run_example("lotka_volterra_ude.py", out), out
 
 
 def test_reaches_the_noise_floor(run):
