@@ -195,7 +195,8 @@ def _check(result, ys, solver_name: str, rtol: float, max_steps: int):
     msg_steps = (
         f"The solve stopped after max_steps={max_steps} steps without reaching t1 (solver "
         f"{solver_name}, rtol={rtol:g}). The problem may be stiff: try solver='auto' or "
-        "'kvaerno5', a looser rtol/atol, or a larger max_steps."
+        "'kvaerno5', a looser rtol/atol, or a larger max_steps. Or the solution may blow up "
+        "(grow without bound) before t1: check the parameters and initial values."
     )
     if isinstance(result, jax.core.Tracer):
         bad = ~jnp.isin(result, jnp.asarray(_OK))

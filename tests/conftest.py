@@ -24,3 +24,12 @@ def run_example(name: str, out) -> dict:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (signal 0 probes without touching it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

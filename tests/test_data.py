@@ -39,7 +39,7 @@ def test_single_and_several_trajectories(lv):
     d3 = sm.Dataset(t=[0, 1], y=[{u: [1, 2]}, {u: [3, 4]}])
     assert len(d3) == 2 and np.array_equal(d3.series[1].t, [0, 1])
     # arrays are read-only copies
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         d.series[0].values[u][0] = 5.0
 
 

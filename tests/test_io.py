@@ -69,19 +69,19 @@ def test_dataset_round_trip(tmp_path):
 def test_malicious_files_are_rejected_without_execution(tmp_path):
     marker = tmp_path / "pwned"
     payloads = [
-        ["Fn", "__import__", [["Symbol", "os", {}]]],
-        ["Fn", "eval", [["Symbol", f"open('{marker}', 'w')", {}]]],
-        ["Lambda", "x"],
-        ["Symbol", "x", {"__class__": True}],
+        (["Fn", "__import__", [["Symbol", "os", {}]]], "unknown function '__import__'"),
+        (["Fn", "eval", [["Symbol", f"open('{marker}', 'w')", {}]]], "unknown function 'eval'"),
+        (["Lambda", "x"], "unknown expression node 'Lambda'"),
+        (["Symbol", "x", {"__class__": True}], "bad assumptions"),
     ]
-    for node in payloads:
+    for node, message in payloads:
         doc = {
             "symml": "model",
             "version": 1,
             "content": {"name": "m", "equations": [[node, ["Integer", "0"]]]},
         }
         (tmp_path / "bad.json").write_text(json.dumps(doc))
-        with pytest.raises(FileFormatError):
+        with pytest.raises(FileFormatError, match=message):
             sm.load(tmp_path / "bad.json")
     assert not marker.exists()
     (tmp_path / "notjson.json").write_text("import os; os.system('touch pwned')")
