@@ -47,6 +47,7 @@ class DemoResult:
     missing: dict
     times: dict
     extrapolation_rmse: dict
+    far: tuple  # (recovered, universal ODE) trajectories on t in [0, 50]
 
     @property
     def exact(self) -> bool:
@@ -142,7 +143,8 @@ def demo_chain(
         extra=extra,
         missing=missing,
         times=times,
-        extrapolation_rmse={**rmse, "trajectories": (recovered, ude_far)},
+        extrapolation_rmse=rmse,
+        far=(recovered, ude_far),
     )
 
 
@@ -202,7 +204,7 @@ def run_demo(backend: str = "sindy", seed: int = 0, out: str = "symml-demo", qui
             for call, terms in r.coefficients.items()
         },
         "extra_terms": {str(c.func): [str(k) for k in v] for c, v in r.extra.items()},
-        "extrapolation_rmse": {k: v for k, v in r.extrapolation_rmse.items() if k != "trajectories"},
+        "extrapolation_rmse": r.extrapolation_rmse,
         "seconds": r.times,
     }
     with open(os.path.join(out, "results.json"), "w") as fh:
@@ -255,7 +257,7 @@ def _figures(r: DemoResult, out: str) -> list[str]:
         axes[k].legend(fontsize=8)
     names.append(_save(fig, out, "learned_terms.png"))
 
-    recovered, ude = r.extrapolation_rmse["trajectories"]
+    recovered, ude = r.far
     fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
     for k, s in enumerate((u, v)):
         axes[k].plot(truth.t, truth[s], "k-", lw=1.5, label="truth")

@@ -151,6 +151,9 @@ def closed_form_trajectory(
     """``simulate`` through the closed form: a Trajectory with ``method="analytic"``, or ``None``
     when there is none (``required=False``; ``simulate(method="auto")`` then solves numerically)
     or :class:`NoClosedForm` (``required=True``)."""
+    rec = model._cache.get("analytic_flow")
+    if not required and rec is not None and rec["failure"] is not None and not rec["flows"]:
+        return None  # known to have no closed form: skip the binding work on this hot path
     pvals = bind_params(model, params)
     yvals = bind_ics(model, ics)
     batch = _batch_shape(pvals, yvals)

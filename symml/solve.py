@@ -410,10 +410,6 @@ def simulate(
         or adjoint is not None
         or not (isinstance(solver, str) and solver in ("tsit5", "auto"))
     )
-    if method == "auto" and not numeric_only:
-        # a model already known to have no closed form goes straight to the numeric path
-        failure = model._cache.get("analytic_flow", {}).get("failure")
-        numeric_only = failure is not None and not model._cache["analytic_flow"]["flows"]
     if method == "analytic" or (method == "auto" and not numeric_only):
         # flow.py builds on this module (binding, time grids, Trajectory): imported here.
         from .flow import closed_form_trajectory

@@ -40,7 +40,7 @@ def test_demo_with_operon_distills_a_model_that_follows_the_data():
     for call in r.calls:
         assert r.distilled.expressions[call].r2 > 0.9
         assert r.distilled.expressions[call].backend == "operon"
-    recovered, _ = r.extrapolation_rmse["trajectories"]
+    recovered, _ = r.far
     window = np.asarray(recovered.t) <= 5
     err = np.asarray(recovered.y)[window] - np.asarray(r.truth.y)[window]
     assert np.sqrt(np.mean(err**2)) < 0.1

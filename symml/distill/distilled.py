@@ -157,12 +157,12 @@ def distill(
         from .validate import select_through_solver
 
         start = time.perf_counter()
-        lib = be.library if hasattr(be, "library") else make_library(library, degree)
-        terms = {c: list(make_library(lib, degree).terms(list(neural_spec(c)[0].inputs))) for c in calls}
-        xy = {
-            c: (samples[neural_spec(c)[0].name][0], samples[neural_spec(c)[0].name][1][:, neural_spec(c)[1]])
-            for c in calls
-        }
+        lib = make_library(getattr(be, "library", library), degree)
+        terms, xy = {}, {}
+        for c in calls:
+            spec, k = neural_spec(c)
+            X, Y = samples[spec.name]
+            terms[c], xy[c] = list(lib.terms(list(spec.inputs))), (X, Y[:, k])
         expressions = select_through_solver(trained, calls, terms, xy, max_terms, be.name, verbose, progress)
         timing["validate"] = time.perf_counter() - start
     return Distilled(trained.model, expressions, prefix=prefix, timing=timing, data=trained.data)

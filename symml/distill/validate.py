@@ -23,12 +23,13 @@ import itertools
 import math
 from collections.abc import Sequence
 
+import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from .._symbols import Parameter, is_state
+from .._symbols import Parameter, neural_spec
 from ..errors import SymmlError
 from .base import Candidate, Expression, additive_coefficients
 from .library import evaluate
@@ -106,7 +107,7 @@ def select_through_solver(
 
     targets, runs = [], []
     for i, (series, exprs) in enumerate(data.resolve(model)):
-        if not all(is_state(e) or e in full.states for e in exprs):
+        if not all(e in full.states for e in exprs):
             raise ValidationError(
                 "Choosing distilled structures through the solver needs the states themselves to be "
                 f"observed; this data observes {', '.join(map(str, exprs))}. Pass validate=False."
@@ -119,7 +120,7 @@ def select_through_solver(
         scale = np.sqrt(np.nanmean((fitted - obs) ** 2, axis=0))
         scale = np.where(scale > 0, scale, 1.0)
         y0 = {s: trained.ics[i][s] for s in full.states}
-        fn = solver_fn(full, saveat=ts, adjoint=_forward(), check=False)
+        fn = solver_fn(full, saveat=ts, adjoint=diffrax.ForwardMode(), check=False)
         runs.append((fn, y0, cols))
         targets.append((obs, scale, np.isfinite(obs)))
 
@@ -282,12 +283,4 @@ def _t_min(sol, n_obs: int, rss_floor: float = 0.0) -> float:
 
 
 def _inputs_of(call) -> tuple:
-    from .._symbols import neural_spec
-
     return tuple(neural_spec(call)[0].inputs)
-
-
-def _forward():
-    import diffrax
-
-    return diffrax.ForwardMode()
