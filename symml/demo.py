@@ -159,13 +159,11 @@ def run_demo(backend: str = "sindy", seed: int = 0, out: str = "symml-demo", qui
     print(r.distilled.report())
     print()
     print("Recovered equations (after refit) next to the truth:")
-    for state, rhs in r.refit.model.rhs.items():
-        if state in r.truth.model.rhs:
-            name = f"d{state.func}/dt"
-            print(f"  {name:>9} = {round_floats(rhs.xreplace(_num(r.refit.model)), 4)}")
-            print(
-                f"  {'truth':>9} = {round_floats(r.truth.model.rhs[state].xreplace(_num(r.truth.model)), 4)}"
-            )
+    truth = r.truth.model.numeric_rhs()
+    for state, rhs in r.refit.model.numeric_rhs().items():
+        if state in truth:
+            print(f"  {'d' + str(state.func) + '/dt':>9} = {round_floats(rhs, 4)}")
+            print(f"  {'truth':>9} = {round_floats(truth[state], 4)}")
     print()
     print(f"{'term':<22}{'true':>9}{'distilled':>11}{'refitted':>10}{'error':>8}")
     for call, terms in r.coefficients.items():
@@ -211,10 +209,6 @@ def run_demo(backend: str = "sindy", seed: int = 0, out: str = "symml-demo", qui
         json.dump(summary, fh, indent=2)
     print(f"Figures: {', '.join(paths)}; model and numbers: recovered_model.json, results.json in {out}/")
     return 0
-
-
-def _num(model) -> dict:
-    return {p: sp.Float(model.defaults[p]) for p in model.params if p in model.defaults}
 
 
 def _figures(r: DemoResult, out: str) -> list[str]:

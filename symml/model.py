@@ -415,6 +415,17 @@ class Model:
             self._cache["names"] = tbl
         return tbl
 
+    def numeric_rhs(self) -> dict[sp.Basic, sp.Expr]:
+        """``rhs`` with every parameter that has a default replaced by its value (as a Float).
+
+        >>> import symml as sm
+        >>> x, = sm.states("x"); k, = sm.parameters("k")
+        >>> sm.Model([sp.Eq(x.diff(sm.t), -k * x)], defaults={k: 0.5}).numeric_rhs()
+        {x(t): -0.5*x(t)}
+        """
+        values = {p: sp.Float(self._defaults[p]) for p in self._params if p in self._defaults}
+        return {s: rhs.xreplace(values) for s, rhs in self._rhs.items()}
+
     def jacobian(self) -> sp.Matrix:
         """The Jacobian ``d rhs / d states`` (rows and columns in ``states`` order)."""
         dummies = [sp.Dummy(state_name(s)) for s in self._states]

@@ -133,10 +133,6 @@ def score(problem, model: Model, truth: Mapping[str, np.ndarray] | None = None) 
 # ----------------------------------------------------------------------------- structure
 
 
-def _values(model: Model) -> dict:
-    return {p: sp.Float(model.defaults[p]) for p in model.params if p in model.defaults}
-
-
 def _kinematic(state, rhs) -> bool:
     # x' = v, the definition of a velocity state, says nothing about the physics
     return isinstance(rhs, sp.Derivative) and rhs.args[0] == (
@@ -146,12 +142,11 @@ def _kinematic(state, rhs) -> bool:
 
 def term_sets(model: Model) -> dict[str, dict[sp.Expr, float]]:
     """``{state name: {term: coefficient}}`` of the expanded, evaluated right-hand sides."""
-    values = _values(model)
     out: dict[str, dict[sp.Expr, float]] = {}
-    for s, rhs in model.rhs.items():
+    for s, rhs in model.numeric_rhs().items():
         if _kinematic(s, rhs):
             continue
-        expr = sp.expand(sp.sympify(rhs).xreplace(values))
+        expr = sp.expand(rhs)
         terms = {}
         for term, c in additive_coefficients(expr).items():
             try:
