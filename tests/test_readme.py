@@ -16,27 +16,24 @@ def _blocks(lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
 
 
-def test_quick_start_runs(tmp_path):
-    code = _blocks("python")[0]
-    script = tmp_path / "quickstart.py"
-    script.write_text(code)
+def _run_python_block(index: int, tmp_path, timeout: int) -> subprocess.CompletedProcess:
+    script = tmp_path / f"readme_{index}.py"
+    script.write_text(_blocks("python")[index])
     env = dict(os.environ, MPLBACKEND="Agg")
-    out = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600
+    return subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=timeout
     )
+
+
+def test_quick_start_runs(tmp_path):
+    out = _run_python_block(0, tmp_path, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "range 17.88" in out.stdout
 
 
 @pytest.mark.slow
 def test_data_to_equations_runs(tmp_path):
-    code = _blocks("python")[1]
-    script = tmp_path / "chain.py"
-    script.write_text(code)
-    env = dict(os.environ, MPLBACKEND="Agg")
-    out = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900
-    )
+    out = _run_python_block(1, tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "U_0(u(t), v(t)) = -0.902*u(t)*v(t)" in out.stdout
     assert "U_1(u(t), v(t)) = 1.788*u(t)*v(t)" in out.stdout
