@@ -43,7 +43,7 @@ def main(argv=None) -> None:
     import sympy as sp
 
     import symml as sm
-    from symml.analytic import roots, to_jax
+    from symml._analytic._closed_form import roots, to_jax
 
     proj = sm.zoo.projectile("stokes")
     x, y, vx, vy = proj.states

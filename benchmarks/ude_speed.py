@@ -77,7 +77,7 @@ def hand_written(steps: int, schedule: str, lbfgs_steps: int, symml_init: bool, 
     t_start = time.perf_counter()
     if symml_init:
         # Identical starting point to sm.train: its initial network and input standardisation.
-        from symml.problem import Problem
+        from symml._train._problem import Problem
 
         sm_problem = Problem(
             P["ude"], P["data"], params=None, ics=None, learn_ics=False, shooting=None, continuity=0.0,

@@ -32,7 +32,7 @@ import sympy as sp
 from scipy.special import ellipk
 
 import symml as sm
-from symml.discover import discover_system
+from symml._discover._discover import discover_system
 from symml.distill import Polynomial, Trig
 
 FAST = os.environ.get("SYMML_EXAMPLE_FAST") == "1"

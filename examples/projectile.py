@@ -34,7 +34,7 @@ import sympy as sp
 
 import symml as sm
 from symml import t
-from symml.analytic import roots, to_jax
+from symml._analytic._closed_form import roots, to_jax
 
 FAST = os.environ.get("SYMML_EXAMPLE_FAST") == "1"
 OUT = os.environ.get("SYMML_EXAMPLE_OUT", os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"))

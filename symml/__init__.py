@@ -10,16 +10,20 @@ import jax as _jax
 if _os.environ.get("SYMML_X64", "1") != "0":
     _jax.config.update("jax_enable_x64", True)
 
-# The submodule symml.neural must be imported before the function sm.neural is bound:
-# a first import of a submodule sets the package attribute of the same name, which would
-# otherwise replace the function the moment anything imports symml.neural.
-from . import neural as _neural_module  # noqa: F401
 from . import zoo
-from ._symbols import Neural, Parameter, neural, parameters, states, t
-from .analytic import AnalyticSolution, NoClosedForm, solve_analytic
-from .codegen import CompiledFunction, CompiledModel, compile, compile_exprs
-from .data import Dataset, Series
-from .discover import discover
+from ._analytic._closed_form import AnalyticSolution, NoClosedForm, solve_analytic
+from ._compile._codegen import CompiledFunction, CompiledModel, compile, compile_exprs
+from ._data._dataset import Dataset, Series
+from ._declare._model import Model
+from ._declare._symbols import Neural, Parameter, neural, parameters, states, t
+from ._discover._discover import discover
+from ._fit._fit import FitResult, fit
+from ._fit._inverse import solve_for, solver_fn
+from ._serialize import load, save
+from ._solve._simulate import Event, choose_solver, simulate, stiffness_index
+from ._train._train import Trained, train
+from ._train._trained import TrainingError, TrainingWarning
+from ._trajectory import Trajectory
 from .distill import Distilled, distill
 from .errors import (
     AlgebraicEquationError,
@@ -36,14 +40,6 @@ from .errors import (
     UnknownNameError,
     UnsupportedFunctionError,
 )
-from .fit import FitResult, fit
-from .inverse import solve_for, solver_fn
-from .io import load, save
-from .model import Model
-from .solve import Event, choose_solver, simulate, stiffness_index
-from .train import Trained, train
-from .trained import TrainingError, TrainingWarning
-from .trajectory import Trajectory
 
 __version__ = "0.1.0"
 

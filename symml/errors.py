@@ -1,7 +1,7 @@
 """Exceptions raised by symml.
 
 Every message names what was wrong, what was received and what to do. All of them derive
-from :class:`SymmlError` so that callers can catch the whole family at once.
+from `SymmlError` so that callers can catch the whole family at once.
 """
 
 from __future__ import annotations

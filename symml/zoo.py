@@ -1,6 +1,6 @@
 """Reference systems, each a few lines of SymPy with the defaults of PROBLEMS.md.
 
-Every function returns a fresh :class:`symml.Model` whose defaults include parameter values
+Every function returns a fresh `symml.Model` whose defaults include parameter values
 and initial values, so ``sm.simulate(sm.zoo.lorenz(), t_span=(0, 10))`` just works.
 
 >>> import symml as sm
@@ -14,8 +14,8 @@ import math
 
 import sympy as sp
 
-from ._symbols import parameters, states, t
-from .model import Model
+from ._declare._model import Model
+from ._declare._symbols import parameters, states, t
 
 __all__ = [
     "projectile",

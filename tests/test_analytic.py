@@ -14,7 +14,7 @@ from conftest import process_alive
 
 import symml as sm
 from symml import t
-from symml._worker import WORKER
+from symml._analytic._worker import WORKER
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +177,7 @@ def test_single_odes_of_third_order_and_nonlinear():
 def test_matrix_exponential_route_with_forcing():
     # The last route for a coupled linear block (used when dsolve and elimination both fail):
     # Y(t) = exp(A t) C + integral of exp(A (t - s)) f(s); checked by substitution.
-    from symml._symbolic import Constants, residual_pairs, route_expm
+    from symml._analytic._routes import Constants, residual_pairs, route_expm
 
     u, w = sm.states("u w")
     odes = [(u, 1, -u + 2 * w + 1), (w, 1, -2 * u - w)]

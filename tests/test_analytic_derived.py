@@ -12,7 +12,7 @@ import sympy as sp
 
 import symml as sm
 from symml import t
-from symml.analytic import roots, to_jax
+from symml._analytic._closed_form import roots, to_jax
 
 M, G = 7.26, 9.81
 

@@ -11,7 +11,8 @@ import sympy as sp
 
 import symml as sm
 from symml import t
-from symml._worker import WORKER
+from symml._analytic import _closed_form
+from symml._analytic._worker import WORKER
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_driven_oscillator_with_a_late_start_and_ensembles_of_initial_values():
 
 
 def test_method_analytic_requires_a_closed_form(monkeypatch):
-    monkeypatch.setattr(sm.analytic, "ANALYTIC_TIMEOUT", 2.0)
+    monkeypatch.setattr(_closed_form, "ANALYTIC_TIMEOUT", 2.0)
     with pytest.raises(sm.NoClosedForm, match="pendulum"):
         sm.simulate(sm.zoo.pendulum(), t_span=(0, 1), method="analytic")
     with pytest.raises(ValueError, match="method must be 'auto', 'analytic' or 'numeric', got 'exact'"):

@@ -14,9 +14,10 @@ import sympy as sp
 from conftest import process_alive
 
 import symml as sm
-from symml import _worker, t
-from symml._worker import Worker, WorkerError
-from symml.analytic import _odes, _Plain
+from symml import t
+from symml._analytic import _worker
+from symml._analytic._closed_form import _odes, _Plain
+from symml._analytic._worker import Worker, WorkerError
 
 
 def _gone(pid: int, within: float) -> bool:
@@ -99,8 +100,8 @@ def test_the_worker_dies_with_its_parent(tmp_path):
             import os, threading
             import symml as sm
             from symml import t
-            from symml._worker import WORKER
-            from symml.analytic import _odes, _Plain
+            from symml._analytic._worker import WORKER
+            from symml._analytic._closed_form import _odes, _Plain
             WORKER.call("ping", (), 60)
             print(WORKER.pid, flush=True)
             odes = _odes(sm.zoo.pendulum(), _Plain())
@@ -116,8 +117,8 @@ def test_the_worker_dies_with_its_parent(tmp_path):
 
 
 def test_solve_analytic_reports_a_crashed_worker_and_does_not_cache_it():
-    from symml._worker import WORKER
-    from symml.analytic import _GENERAL
+    from symml._analytic._closed_form import _GENERAL
+    from symml._analytic._worker import WORKER
 
     (th,) = sm.states("th")
     c = sm.parameters("c", positive=True)[0]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import symml as sm
 from symml import t
-from symml.codegen import FUNCTIONS, build_program
+from symml._compile._codegen import FUNCTIONS, build_program, register_function
 
 a, b = sm.parameters("a b")
 
@@ -181,7 +181,7 @@ def test_register_function_extends_the_table():
     class double(sp.Function):
         pass
 
-    sm.codegen.register_function(double, "double", lambda z: 2 * z)
+    register_function(double, "double", lambda z: 2 * z)
     try:
         prog = build_program([double(a) + 1], [], [a])
         assert float(prog.run(0.0, jnp.zeros(0), jnp.array([3.0]), {})[0]) == 7.0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from symml.cli import main
-from symml.demo import demo_chain
+from symml.cli._demo import demo_chain
 
 
 def test_quick_demo_writes_figures_and_numbers(tmp_path, capsys):

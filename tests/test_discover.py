@@ -10,8 +10,7 @@ import pytest
 import sympy as sp
 
 import symml as sm
-from symml.cli import main
-from symml.differentiate import (
+from symml._data._derivatives import (
     DifferentiationError,
     FiniteDifference,
     SavitzkyGolay,
@@ -20,7 +19,8 @@ from symml.differentiate import (
     derivatives,
     time_scale,
 )
-from symml.discover import DiscoveryError, discover_system
+from symml._discover._discover import DiscoveryError, discover_system
+from symml.cli import main
 from symml.distill import Operon, Polynomial, Trig, UnknownBackendError, UnknownLibraryError
 
 t = sm.t

@@ -13,7 +13,7 @@ import sympy as sp
 import symml as sm
 from symml import t
 
-fitmod = importlib.import_module("symml.fit")
+fitmod = importlib.import_module("symml._fit._fit")
 TS = np.linspace(0, 5, 21)  # PROBLEMS.md §3: t in [0, 5] every 0.25
 
 

@@ -14,7 +14,7 @@ import sympy as sp
 
 import symml as sm
 
-inv = importlib.import_module("symml.inverse")
+inv = importlib.import_module("symml._fit._inverse")
 M, K, G = 7.26, 0.45, 9.81
 TH = math.pi / 3
 D_REF = 17.8800198525094  # PROBLEMS.md §1: v = 15 m/s, 60 degrees, k = 0.45

@@ -8,7 +8,7 @@ import sympy as sp
 
 import symml as sm
 from symml import t
-from symml.io import FileFormatError, decode_expr, encode_expr
+from symml._serialize import FileFormatError, decode_expr, encode_expr
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def test_neural_model_round_trips_bit_exactly(tmp_path):
     import equinox as eqx
     import jax
 
-    from symml.neural import init_networks
+    from symml._compile._networks import init_networks
 
     u, v = sm.states("u v")
     (a,) = sm.parameters("a")

@@ -11,8 +11,8 @@ import scipy.special
 import sympy as sp
 
 import symml as sm  # noqa: F401  (float64)
-from symml.derived import to_jax
-from symml.special import lambertw
+from symml._analytic._derived import to_jax
+from symml._compile._special import lambertw
 
 E = math.e
 

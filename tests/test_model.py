@@ -5,6 +5,7 @@ import sympy as sp
 
 import symml as sm
 from symml import t
+from symml._declare._symbols import state_name
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def test_mixed_orders_and_names():
     assert model.lookup("x_t") == x.diff(t)
     assert model.lookup("x'") == x.diff(t)
     assert model.lookup("c") == c
-    assert model.state_names() == tuple(sm.model.state_name(s) for s in model.states)
+    assert model.state_names() == tuple(state_name(s) for s in model.states)
 
 
 def test_immutable_and_subs(projectile_parts):

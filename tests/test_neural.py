@@ -8,7 +8,7 @@ import pytest
 import sympy as sp
 
 import symml as sm
-from symml.neural import (
+from symml._compile._networks import (
     INIT_LAST_LAYER_SCALE,
     init_network,
     init_networks,
@@ -128,7 +128,7 @@ def test_several_networks_with_t_and_derivative_inputs_in_several_equations():
     """Two networks in one model: N(t) inside a product, V(u') in both equations. The compiled
     vector field evaluates them where the placeholders stand; the model stays immutable; sm.train's
     problem standardises each network's inputs to the data range (t included)."""
-    from symml.problem import Problem
+    from symml._train._problem import Problem
 
     k = sm.parameters("k", positive=True)[0]
     N = sm.neural("N", inputs=[t], outputs=1, width=5, depth=1)

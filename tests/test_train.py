@@ -17,10 +17,10 @@ import pytest
 import sympy as sp
 
 import symml as sm
-from symml.problem import Problem
+from symml._train._problem import Problem
 
-train_module = sys.modules["symml.train"]
-steps_module = sys.modules["symml.steps"]
+train_module = sys.modules["symml._train._train"]
+steps_module = sys.modules["symml._train._step"]
 TrainingError = train_module.TrainingError
 TrainingWarning = train_module.TrainingWarning
 

@@ -8,7 +8,7 @@ import pytest
 import sympy as sp
 
 import symml as sm
-from symml.problem import Problem
+from symml._train._problem import Problem
 
 t = sm.t
 u, v = sm.states("u v")
@@ -50,7 +50,7 @@ def test_multiple_shooting_layout_counts_every_sample_once():
 def test_hidden_state_inputs_are_standardised_from_a_first_simulation():
     """Only u is observed: the range of the hidden input v comes from one simulation with the
     starting network and the given (to be learned) initial value v(0) = 3.2."""
-    from symml.neural import INIT_LAST_LAYER_SCALE, init_networks
+    from symml._compile._networks import INIT_LAST_LAYER_SCALE, init_networks
 
     full = sm.Dataset.from_model(lotka_volterra(), ts=np.linspace(0, 4, 21))
     data = sm.Dataset(t=full.t, y={u: full[u]})

@@ -1,4 +1,4 @@
-"""``symml bench``: the command-line front of :func:`symml.bench.run`.
+"""``symml bench``: the command-line front of `symml.bench.run`.
 
 Options (see ``symml bench --help``): ``--quick`` (default) or ``--full`` choose a preset;
 ``--problems``, ``--methods``, ``--noise`` and ``--seeds`` override its fields; ``--out`` is

@@ -1,21 +1,21 @@
-"""Benchmark methods: data in, a fitted :class:`symml.Model` out.
+"""Benchmark methods: data in, a fitted `symml.Model` out.
 
 A method is any callable ``method(problem, data, seed)`` returning a Model (or an object
-with a ``.model``: a FitResult, a Trained, a Distilled), or an :class:`Outcome` that also
+with a ``.model``: a FitResult, a Trained, a Distilled), or an `Outcome` that also
 reports the time of each stage. The runner scores whatever comes back by integrating it.
 
 Built-in methods (small frozen dataclasses; change their options by building your own
-instance, e.g. ``UdeSindy(steps=300)``, and passing it to :func:`symml.bench.run`):
+instance, e.g. ``UdeSindy(steps=300)``, and passing it to `symml.bench.run`):
 
-* ``true_form``: the right equations; every parameter fitted with :func:`symml.fit` from
+* ``true_form``: the right equations; every parameter fitted with `symml.fit` from
   values perturbed by up to ±``perturb`` (relative, drawn from the seed).
-* ``sindy`` / ``operon``: :func:`symml.discover` with the problem's library, then the
+* ``sindy`` / ``operon``: `symml.discover` with the problem's library, then the
   discovered constants refitted through the solver (when there are at most ``refit_max``).
 * ``ude_sindy``: the problem's universal ODE (known physics + network) trained with
-  :func:`symml.train`, its network distilled with :func:`symml.distill` (SINDy), and all
+  `symml.train`, its network distilled with `symml.distill` (SINDy), and all
   constants refitted (``Distilled.refit``).
-* ``neural_ode``: a network for the whole right-hand side (:meth:`Problem.neural_model`),
-  trained with :func:`symml.train`; no symbols.
+* ``neural_ode``: a network for the whole right-hand side (`Problem.neural_model`),
+  trained with `symml.train`; no symbols.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .._declare._model import Model
 from ..errors import SymmlError, UnknownNameError, suggest
-from ..model import Model
 from .problems import BenchError
 
 __all__ = [
@@ -68,7 +68,7 @@ class Outcome:
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-    """A user method registered by :func:`register_method`: ``fn(problem, data, seed)``."""
+    """A user method registered by `register_method`: ``fn(problem, data, seed)``."""
 
     name: str
     fn: Callable[..., Any]
@@ -96,7 +96,7 @@ class _Clock:
 
 
 def _refit(model: Model, data, refit_max: int, clock: _Clock) -> tuple[Model, str]:
-    from ..fit import fit
+    from .._fit._fit import fit
 
     if not model.params:
         return model, ""
@@ -121,7 +121,7 @@ class TrueForm:
     perturb: float = 0.3
 
     def __call__(self, problem, data, seed: int) -> Outcome:
-        from ..fit import fit
+        from .._fit._fit import fit
 
         rng = np.random.default_rng(seed)
         model = problem.model
@@ -138,14 +138,14 @@ class TrueForm:
 
 @dataclasses.dataclass(frozen=True)
 class Sindy:
-    """``sindy``: sparse regression on the problem's library (:func:`symml.discover`), then a refit."""
+    """``sindy``: sparse regression on the problem's library (`symml.discover`), then a refit."""
 
     name: str = "sindy"
     refit: bool = True
     refit_max: int = 12
 
     def discover(self, problem, data, seed: int) -> Model:
-        from ..discover import discover
+        from .._discover._discover import discover
 
         if problem.library is not None:
             return discover(data, backend="sindy", library=problem.library)
@@ -163,14 +163,14 @@ class Sindy:
 
 @dataclasses.dataclass(frozen=True)
 class Operon(Sindy):
-    """``operon``: symbolic regression with pyoperon (:func:`symml.discover`), then a refit."""
+    """``operon``: symbolic regression with pyoperon (`symml.discover`), then a refit."""
 
     name: str = "operon"
     max_time: float = 20.0
     generations: int = 50
 
     def discover(self, problem, data, seed: int) -> Model:
-        from ..discover import discover
+        from .._discover._discover import discover
 
         return discover(
             data, backend="operon", max_time=self.max_time, generations=self.generations, random_state=seed
@@ -187,8 +187,8 @@ class UdeSindy:
     distill_options: tuple = ()
 
     def __call__(self, problem, data, seed: int) -> Outcome:
+        from .._train._train import train
         from ..distill import distill
-        from ..train import train
 
         if problem.ude is None:
             raise BenchError(f"Problem {problem.name!r} defines no universal ODE (ude=...) for ude_sindy.")
@@ -224,7 +224,7 @@ class NeuralODE:
     depth: int = 2
 
     def __call__(self, problem, data, seed: int) -> Outcome:
-        from ..train import train
+        from .._train._train import train
 
         clock = _Clock()
         with clock("train"), warnings.catch_warnings():

@@ -1,12 +1,12 @@
 """Scores of a recovered model against the truth.
 
-* **Trajectory scores** (:func:`score`): the recovered model is integrated from the true
+* **Trajectory scores** (`score`): the recovered model is integrated from the true
   initial values over the training window and on into the extrapolation window (one solve),
   and from the second initial condition over the training window. Each window gets the RMSE
   over all observed values and R² = 1 - mean over observed states of SS_res / SS_tot, both
-  against the noise-free truth. A solve that fails (:class:`symml.SolveError`, any other
+  against the noise-free truth. A solve that fails (`symml.SolveError`, any other
   error, or non-finite values) scores R² = -inf and RMSE = inf, with ``failed_<window>`` set.
-* **Structure scores** (:func:`structure`): the right-hand sides of truth and recovered model
+* **Structure scores** (`structure`): the right-hand sides of truth and recovered model
   (parameters replaced by their values, expanded) are split into additive terms; the sets of
   terms, ignoring coefficients, give precision and recall, the matched terms' coefficients
   the mean relative coefficient error. Kinematic equations (``x' = v``) are not counted.
@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from .._symbols import state_name
+from .._declare._model import Model
+from .._declare._symbols import state_name
+from .._solve._simulate import simulate
 from ..distill.base import additive_coefficients
-from ..model import Model
-from ..solve import simulate
 
 __all__ = ["WINDOWS", "score", "structure", "window_scores", "term_sets", "complexity", "predict"]
 
@@ -87,7 +87,7 @@ def grids(problem) -> dict[str, np.ndarray]:
 
 
 def truth_predictions(problem) -> dict[str, np.ndarray]:
-    """The noise-free truth on the scoring grids (see :func:`grids`)."""
+    """The noise-free truth on the scoring grids (see `grids`)."""
     g = grids(problem)
     return {
         "main": predict(problem.model, problem.ics, g["main"], problem.observe),
@@ -98,7 +98,7 @@ def truth_predictions(problem) -> dict[str, np.ndarray]:
 def score(problem, model: Model, truth: Mapping[str, np.ndarray] | None = None) -> tuple[dict, dict]:
     """Trajectory scores of ``model`` on ``problem``; returns ``(row, predictions)``.
 
-    ``row`` has ``rmse_<w>``, ``r2_<w>``, ``failed_<w>`` for ``w`` in :data:`WINDOWS` and an
+    ``row`` has ``rmse_<w>``, ``r2_<w>``, ``failed_<w>`` for ``w`` in `WINDOWS` and an
     ``error`` message of the first failure (or ""). ``predictions`` holds the arrays for the
     figures (``t``, ``truth``, ``pred`` per grid; ``pred`` is None where the solve failed).
     """

@@ -13,7 +13,7 @@ from .methods import NeuralODE, Operon, Sindy, TrueForm, UdeSindy
 
 __all__ = ["PRESETS", "preset"]
 
-#: ``{name: {"problems", "methods", "noise", "seeds"}}``, the arguments of :func:`symml.bench.run`.
+#: ``{name: {"problems", "methods", "noise", "seeds"}}``, the arguments of `symml.bench.run`.
 PRESETS: dict[str, dict[str, Any]] = {
     # a few minutes on 2 cores: two problems, the symbolic methods and a short UDE training
     "quick": {

@@ -1,11 +1,11 @@
 """Benchmark problems: a ground-truth Model with its windows, initial values and hints.
 
-A :class:`Problem` says everything a benchmark run needs about one system: the true model
+A `Problem` says everything a benchmark run needs about one system: the true model
 (parameter defaults are the truth), the initial values of the training trajectory, the
 training window (where the data are sampled) and a later extrapolation window, a second
 initial condition for generalisation, which states are observed, the SINDy library that
 suits the system, and the universal ODE used by the ``ude_sindy`` method (known physics
-plus a network). Built-in problems are created on first use; :func:`register_problem`
+plus a network). Built-in problems are created on first use; `register_problem`
 adds your own.
 
 >>> import symml as sm
@@ -27,9 +27,9 @@ import numpy as np
 import sympy as sp
 
 from .. import zoo
-from .._symbols import neural, state_name, t
+from .._declare._model import Model
+from .._declare._symbols import neural, state_name, t
 from ..errors import SymmlError, UnknownNameError, suggest
-from ..model import Model
 
 __all__ = ["BenchError", "Problem", "register_problem", "problems", "get_problem", "make_problem"]
 
@@ -40,7 +40,7 @@ class BenchError(SymmlError, ValueError):
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Problem:
-    """One benchmark system (build it with :func:`make_problem` or :func:`register_problem`).
+    """One benchmark system (build it with `make_problem` or `register_problem`).
 
     Attributes:
         name: the problem's name in results and reports.
@@ -126,7 +126,7 @@ def make_problem(
     ude: Model | None = None,
     description: str = "",
 ) -> Problem:
-    """Build a :class:`Problem` (see its attributes); values are checked and keyed by name.
+    """Build a `Problem` (see its attributes); values are checked and keyed by name.
 
     ``ics`` defaults to the model's initial values; ``extrapolate`` to a window as long as
     ``train`` right after it; ``new_ics`` to the training values scaled by 0.8.
@@ -329,7 +329,7 @@ def is_builtin(name: str) -> bool:
 def register_problem(
     name: str, model: Model, ics: Mapping[Any, float] | None = None, **kwargs: Any
 ) -> Problem:
-    """Register a problem under ``name`` (arguments as :func:`make_problem`); returns it.
+    """Register a problem under ``name`` (arguments as `make_problem`); returns it.
 
     >>> import sympy as sp, symml as sm
     >>> from symml.bench import register_problem
@@ -351,7 +351,7 @@ def problems() -> tuple[str, ...]:
 
 
 def get_problem(name: Any) -> Problem:
-    """The problem called ``name`` (a :class:`Problem` passes through)."""
+    """The problem called ``name`` (a `Problem` passes through)."""
     if isinstance(name, Problem):
         return name
     if name in _CUSTOM:

@@ -1,7 +1,7 @@
 """The benchmark grid: problems x methods x noise levels x seeds, in a process pool, resumable.
 
-Each run simulates the training data (:meth:`symml.Dataset.from_model`, relative noise),
-calls the method, and scores the model it returns (:mod:`symml.bench.metrics`). Rows are
+Each run simulates the training data (`symml.Dataset.from_model`, relative noise),
+calls the method, and scores the model it returns (`symml.bench.metrics`). Rows are
 appended to ``results.csv`` as runs finish, so an interrupted benchmark resumes: rows
 already there (same problem, method, noise and seed) are skipped. ``results.json`` (rows
 plus software versions) and ``report.md`` are rewritten at the end.
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..model import Model
+from .._declare._model import Model
 from . import metrics
 from .methods import Outcome, get_method, method_name
 from .problems import BenchError, Problem, get_problem, is_builtin, parameter_count
@@ -93,7 +93,7 @@ def _equations(model: Model) -> str:
 
 def run_one(problem: Problem, method: Any, noise: float, seed: int) -> tuple[dict, dict]:
     """One benchmark run; returns ``(row, predictions)``. Errors become rows, never exceptions."""
-    from ..data import Dataset
+    from .._data._dataset import Dataset
 
     name = method_name(method)
     row: dict[str, Any] = {c: math.nan for c in COLUMNS}
@@ -167,7 +167,7 @@ def _work(task: tuple) -> tuple[dict, dict]:
 
 
 def _encode_problem(p: Problem) -> dict:
-    from ..io import encode_model
+    from .._serialize import encode_model
 
     d = {f.name: getattr(p, f.name) for f in p.__dataclass_fields__.values()}
     d["model"] = encode_model(p.model)
@@ -177,7 +177,7 @@ def _encode_problem(p: Problem) -> dict:
 
 
 def _decode_problem(d: dict) -> Problem:
-    from ..io import decode_model
+    from .._serialize import decode_model
 
     d = dict(d)
     d["model"] = decode_model(d["model"])
@@ -266,9 +266,9 @@ def run(
     """Run the benchmark grid and write ``results.csv``, ``results.json`` and ``report.md``.
 
     Args:
-        problems: names (see :func:`symml.bench.problems`) or :class:`Problem` objects;
+        problems: names (see `symml.bench.problems`) or `Problem` objects;
             default: every built-in problem.
-        methods: names (see :func:`symml.bench.methods`), method instances (e.g.
+        methods: names (see `symml.bench.methods`), method instances (e.g.
             ``UdeSindy(steps=300)``) or callables ``(problem, data, seed) -> Model``;
             default: ``true_form``, ``sindy``, ``ude_sindy``, ``neural_ode``.
         noise: relative noise levels (0.05 = 5 % of each state's mean magnitude).

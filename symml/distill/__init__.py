@@ -1,10 +1,10 @@
 """Distillation: arrays in, SymPy expressions out.
 
 Backends share one interface, ``backend.fit(X, y, inputs) -> Expression`` (see
-:mod:`symml.distill.base`): ``"sindy"`` (sparse regression on SymPy libraries),
+`symml.distill.base`): ``"sindy"`` (sparse regression on SymPy libraries),
 ``"operon"`` (symbolic regression with pyoperon, offline) and ``"pysr"`` (PySR, where Julia
 is available). ``sm.distill(trained, ...)`` applies them to the neural terms of a trained
-universal ODE (:mod:`symml.distill.distilled`).
+universal ODE (`symml.distill.distilled`).
 
 >>> from symml.distill import get_backend
 >>> get_backend("sindy").name

@@ -5,7 +5,7 @@ Every backend (``"sindy"``, ``"operon"``, ``"pysr"``) implements one method::
     backend.fit(X, y, inputs) -> Expression
 
 with ``X`` of shape ``(n, d)`` (column ``j`` holds the values of ``inputs[j]``, a SymPy
-symbol, state or derivative state), ``y`` of shape ``(n,)``. The :class:`Expression` holds the
+symbol, state or derivative state), ``y`` of shape ``(n,)``. The `Expression` holds the
 chosen SymPy expression of the inputs with the actual fitted ``Float`` constants, its
 scores (MSE, R², AIC, BIC), its complexity, the coefficient of each additive term, and the
 candidates the backend chose from (the sparsity path of SINDy, the Pareto front of Operon
@@ -79,7 +79,7 @@ class Expression:
         info: backend details (chosen threshold, timings, ...), JSON-compatible.
 
     ``aic`` and ``bic`` count every row as independent; the criterion a backend selected
-    with is ``Candidate.criterion`` on :attr:`front` (SINDy's uses an effective sample size,
+    with is ``Candidate.criterion`` on `front` (SINDy's uses an effective sample size,
     ``info["n_effective"]``).
     """
 
@@ -158,7 +158,7 @@ _REGISTRY: dict[str, type] = {}
 
 
 def register_backend(name: str, cls: type) -> None:
-    """Make ``cls`` (a :class:`Backend` subclass) available as ``backend=name``."""
+    """Make ``cls`` (a `Backend` subclass) available as ``backend=name``."""
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise TypeError(f"register_backend needs a Backend subclass, got {cls!r}")
     _REGISTRY[name] = cls
@@ -176,7 +176,7 @@ def backend_names() -> tuple[str, ...]:
 
 def get_backend(spec: Any = "sindy", **options: Any) -> Backend:
     """A backend instance from a name (``"sindy"``, ``"operon"``, ``"pysr"``) and options,
-    or the given :class:`Backend` instance itself.
+    or the given `Backend` instance itself.
 
     >>> get_backend("sindy", selection="aic").selection
     'aic'
@@ -292,7 +292,7 @@ class _Timeout(Exception):
 
 @contextlib.contextmanager
 def time_budget(seconds: float):
-    """Interrupt the body after ``seconds`` with :class:`TimeoutError` (main thread on Unix;
+    """Interrupt the body after ``seconds`` with `TimeoutError` (main thread on Unix;
     elsewhere the body runs unbounded)."""
     usable = (
         seconds is not None
@@ -388,7 +388,7 @@ def refine_constants(
     import jax.numpy as jnp
     from scipy.optimize import least_squares
 
-    from ..codegen import build_program
+    from .._compile._codegen import build_program
 
     pexpr, found = parametrize(expr, lambda i: sp.Symbol(f"_refine{i}", real=True))
     if not found or len(found) >= len(y):
@@ -451,7 +451,7 @@ def _hex(v: float) -> str:
 
 
 def encode_expression(e: Expression) -> dict:
-    from ..io import encode_expr
+    from .._serialize import encode_expr
 
     return {
         "expr": encode_expr(e.expr),
@@ -480,7 +480,7 @@ def encode_expression(e: Expression) -> dict:
 
 
 def decode_expression(d: dict) -> Expression:
-    from ..io import decode_expr
+    from .._serialize import decode_expr
 
     return Expression(
         expr=decode_expr(d["expr"]),
@@ -509,7 +509,7 @@ def decode_expression(d: dict) -> Expression:
 
 
 def _register_io() -> None:
-    from ..io import register
+    from .._serialize import register
 
     register("expression", Expression, encode_expression, decode_expression)
 

@@ -2,8 +2,8 @@
 
 Each network output ``U[k]`` is sampled along the trained model's own trajectories over the
 data's time windows (so the regression only sees inputs the network was trained on, never an
-extrapolation) and handed to a distillation backend (:mod:`symml.distill.base`). The result,
-:class:`Distilled`, holds the expressions, a pure symbolic :class:`~symml.Model` in which the
+extrapolation) and handed to a distillation backend (`symml.distill.base`). The result,
+`Distilled`, holds the expressions, a pure symbolic `Model` in which the
 networks are replaced by them and every discovered constant is a new named parameter, and
 ``refit`` to re-estimate all constants through the solver.
 
@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from .. import io as _io
-from .._symbols import Parameter, is_neural_call, neural_spec
+from .. import _serialize as _io
+from .._declare._symbols import Parameter, is_neural_call, neural_spec
 from ..errors import SymmlError
 from .base import Expression, get_backend, parametrize, round_floats
 from .library import make_library
@@ -91,11 +91,11 @@ def distill(
     """Fit a SymPy expression to every network output of a trained universal ODE.
 
     Args:
-        trained: the result of :func:`symml.train`.
+        trained: the result of `symml.train`.
         backend: ``"sindy"`` (default), ``"operon"``, ``"pysr"`` or a
-            :class:`~symml.distill.Backend` instance.
+            `Backend` instance.
         library: candidate terms for SINDy (default: polynomials up to ``degree`` in the
-            network's inputs; see :func:`symml.distill.make_library`); ignored by the
+            network's inputs; see `symml.distill.make_library`); ignored by the
             symbolic-regression backends.
         degree: polynomial degree of the default SINDy library (PROBLEMS.md §3 uses ≤ 4).
         outputs: which outputs to distill (``U[0]``, a placeholder or its name, or a list);
@@ -103,7 +103,7 @@ def distill(
         points: samples per data trajectory, equally spaced over its time window.
         prefix: name stem of the new parameters (``c0, c1, ...``; made unique).
         validate: choose each output's structure through the solver on the training data
-            (:mod:`symml.distill.validate`: forward selection on the network's samples proposes
+            (`symml.distill.validate`: forward selection on the network's samples proposes
             supports of up to ``max_terms`` terms, BIC on the data decides). Default: on for
             SINDy, off for the symbolic-regression backends, whose expressions are used as found.
         max_terms: largest support tried per output when validating.
@@ -113,9 +113,9 @@ def distill(
         options: further backend options (e.g. ``selection="aic"``, ``max_time=30``).
 
     Returns:
-        a :class:`Distilled`.
+        a `Distilled`.
     """
-    from ..trained import Trained
+    from .._train._trained import Trained
 
     if not isinstance(trained, Trained):
         raise DistillError(
@@ -169,13 +169,13 @@ def distill(
 
 
 class Distilled:
-    """The networks of a trained universal ODE as SymPy expressions (see :func:`distill`).
+    """The networks of a trained universal ODE as SymPy expressions (see `distill`).
 
     Attributes:
         terms: ``{U[k]: expression}`` with the fitted ``Float`` constants.
         expressions: ``{U[k]: Expression}``, the backend's result with scores and the
             candidates it chose from.
-        model: a symbolic :class:`~symml.Model`: the trained model with every network output
+        model: a symbolic `Model`: the trained model with every network output
             replaced by its expression, each constant a new parameter (``c0, c1, ...``) whose
             default is the fitted value; trained parameters and initial values kept as defaults.
         constants: ``{new parameter: value}``.
@@ -201,7 +201,7 @@ class Distilled:
         self.model, self.constants, self.parametrized = self._build(_free_prefix(source, prefix))
 
     def _build(self, prefix: str):
-        from ..model import Model
+        from .._declare._model import Model
 
         counter = [0]
         constants: dict[sp.Symbol, float] = {}
@@ -224,16 +224,16 @@ class Distilled:
 
     @property
     def plain(self):
-        """:attr:`model` with the constants as plain numbers instead of parameters."""
+        """`model` with the constants as plain numbers instead of parameters."""
         return self.model.subs(self.constants)
 
     def refit(self, data=None, params: Sequence[Any] | None = None, **fit_options: Any):
-        """Re-estimate constants through the solver with :func:`symml.fit` (by default every
-        parameter of :attr:`model`, the known physics included, on the training data).
+        """Re-estimate constants through the solver with `symml.fit` (by default every
+        parameter of `model`, the known physics included, on the training data).
 
-        Returns the :class:`~symml.FitResult`; its ``.model`` is the refitted model.
+        Returns the `FitResult`; its ``.model`` is the refitted model.
         """
-        from ..fit import fit
+        from .._fit._fit import fit
 
         data = self.data if data is None else data
         if data is None:

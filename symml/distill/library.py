@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from ..data import key_name
+from .._data._dataset import key_name
 from ..errors import DataError, SymmlError, suggest
 
 
@@ -224,15 +224,15 @@ def _dedup(terms: Sequence[sp.Expr]) -> list[sp.Expr]:
     return out
 
 
-#: Library names accepted by :func:`make_library` (and ``sm.discover(library=...)``).
+#: Library names accepted by `make_library` (and ``sm.discover(library=...)``).
 NAMES = ("polynomial", "poly", "linear", "trig", "fourier", "sin", "cos", "exp")
 
 
 def make_library(spec: Any = None, degree: int = 3) -> Library:
-    """A :class:`Library` from a flexible spec.
+    """A `Library` from a flexible spec.
 
     ``spec`` may be ``None`` (polynomials up to ``degree``), a Library, a name (one of
-    :data:`NAMES`: ``"polynomial"`` uses ``degree``, ``"linear"`` is degree 1, ``"trig"``
+    `NAMES`: ``"polynomial"`` uses ``degree``, ``"linear"`` is degree 1, ``"trig"``
     adds sin and cos of every input, ``"sin"``/``"cos"``/``"exp"`` one function of every
     input), a SymPy expression (one fixed term), a function of one argument, or a list
     mixing all of these.
@@ -283,14 +283,14 @@ def make_library(spec: Any = None, degree: int = 3) -> Library:
 def evaluate(terms: Sequence[sp.Expr], inputs: Sequence[sp.Expr], X: Any, check: bool = True) -> np.ndarray:
     """The feature matrix ``(n, len(terms))``: every term evaluated on the rows of ``X``
     (column ``j`` of ``X`` holds ``inputs[j]``). Uses symml's SymPy -> JAX table. With
-    ``check``, a non-finite value raises :class:`~symml.DataError` naming the term.
+    ``check``, a non-finite value raises `DataError` naming the term.
 
     >>> x, y = sp.symbols("x y")
     >>> evaluate([sp.S.One, x * y, sp.sin(x)], [x, y], np.array([[0.0, 2.0], [1.0, 3.0]])).round(4)
     array([[1.    , 0.    , 0.    ],
            [1.    , 3.    , 0.8415]])
     """
-    from ..codegen import build_program
+    from .._compile._codegen import build_program
 
     terms = [sp.sympify(e) for e in terms]
     inputs = [sp.sympify(z) for z in inputs]

@@ -4,8 +4,8 @@ Operon evolves expression trees with NSGA-II on two objectives, accuracy (R²) a
 returns the Pareto front. Each tree on the front is converted to SymPy node by node (no
 strings are parsed): constants become ``Float``, a variable leaf ``w·x`` becomes
 ``Float(w) * input``, and every Operon function has one SymPy counterpart
-(:data:`OPERON_TO_SYMPY`). The expression is then chosen from the front by a documented rule
-(:data:`SELECTIONS`), simplified with SymPy under a time budget, and its constants are
+(`OPERON_TO_SYMPY`). The expression is then chosen from the front by a documented rule
+(`SELECTIONS`), simplified with SymPy under a time budget, and its constants are
 refitted in double precision (Operon works in single precision).
 
 Runs are reproducible: ``random_state`` fixes the search, ``n_threads=1`` its order, and
@@ -185,14 +185,14 @@ class Operon(Backend):
     """Symbolic regression with pyoperon (genetic programming, NSGA-II on R² and size).
 
     Args:
-        functions: allowed functions (see :data:`FUNCTIONS`).
+        functions: allowed functions (see `FUNCTIONS`).
         population_size, generations, max_evaluations: size and length of the search.
         max_length, max_depth: bounds on the tree size.
         optimizer_iterations: Levenberg–Marquardt steps on the constants of each tree.
         max_time: safety cap on the search in seconds.
         random_state: seed (same seed, same result with ``n_threads=1``).
         n_threads: Operon's worker threads.
-        selection: rule choosing from the Pareto front (:data:`SELECTIONS`).
+        selection: rule choosing from the Pareto front (`SELECTIONS`).
         exact_tol: relative RMS error regarded as exact (Operon evaluates in float32).
         simplify_timeout: seconds allowed for SymPy simplification of the chosen expression.
         refine: refit the constants of the chosen expression in double precision.

@@ -2,14 +2,14 @@
 
 PySR is optional (``pip install 'symml[pysr]'``) and needs a Julia runtime, which its
 ``juliacall`` dependency downloads and installs the first time ``pysr`` is imported; that
-fails without network access. symml imports PySR only inside :meth:`PySR.fit` and turns
+fails without network access. symml imports PySR only inside `PySR.fit` and turns
 either failure (not installed, or installed but unable to start Julia) into a
-:class:`~symml.BackendUnavailableError` that names the reason and the offline backends
+`BackendUnavailableError` that names the reason and the offline backends
 (``"sindy"`` and ``"operon"``).
 
 PySR returns SymPy itself (``PySRRegressor.sympy(i)``); its variables are mapped back to
 the SymPy inputs by name, and every equation of its Pareto front (the hall of fame) becomes
-a :class:`~symml.distill.Candidate`.
+a `Candidate`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ _ALTERNATIVES = (
 
 
 def load_pysr():
-    """Import PySR, or raise :class:`~symml.BackendUnavailableError` saying why it cannot run."""
+    """Import PySR, or raise `BackendUnavailableError` saying why it cannot run."""
     loaded = sys.modules.get("pysr")
     if loaded is not None:
         return loaded
@@ -87,7 +87,7 @@ class PySR(Backend):
         niterations, populations, maxsize: size of the search.
         timeout_in_seconds: cap on the search.
         random_state: seed; the search runs ``deterministic`` and serial for reproducibility.
-        selection: PySR's ``model_selection`` (:data:`SELECTIONS`).
+        selection: PySR's ``model_selection`` (`SELECTIONS`).
         verbose: show PySR's progress.
         options: further ``PySRRegressor`` keyword arguments.
     """

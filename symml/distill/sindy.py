@@ -1,7 +1,7 @@
 """Sparse regression (SINDy) on libraries built from SymPy.
 
 The feature matrix is built by evaluating SymPy library terms (see
-:mod:`symml.distill.library`), so every fitted coefficient belongs to one SymPy term and the
+`symml.distill.library`), so every fitted coefficient belongs to one SymPy term and the
 result is ``sum(Float(c_j) * term_j)`` directly; pysindy's printed strings are never used.
 PySINDy's optimizers (STLSQ, SR3) do the thresholding.
 
@@ -18,12 +18,12 @@ support is refitted by ordinary least squares (unbiased), and one is chosen by
 * ``"none"``: no selection, least squares on every term (to score a given hypothesis).
 
 For AIC and BIC, ``n`` is the effective number of independent residuals
-(:func:`effective_samples`): derivative estimates and weak-form rows have correlated errors,
+(`effective_samples`): derivative estimates and weak-form rows have correlated errors,
 and counting them as independent would reward terms that fit those errors. Residuals below
 ``exact_tol`` times the target's RMS count as exact, and terms contributing less than
 ``min_threshold`` of it are not resolved, so on noise-free data the criteria do not reward
 terms that only fit rounding or solver errors. The candidates (the path) are kept in
-:attr:`Expression.front`.
+`Expression.front`.
 
 >>> import numpy as np, sympy as sp
 >>> from symml.distill import SINDy, Polynomial
@@ -61,8 +61,8 @@ class SINDy(Backend):
     """Sparse identification by thresholded least squares on a SymPy library.
 
     Args:
-        library: candidate terms: a library name, a :class:`~symml.distill.Library`, SymPy
-            terms or a list of these (see :func:`~symml.distill.library.make_library`);
+        library: candidate terms: a library name, a `Library`, SymPy
+            terms or a list of these (see `make_library`);
             default polynomials up to ``degree``.
         degree: degree used for ``None`` or the name ``"polynomial"``.
         optimizer: ``"stlsq"`` (sequentially thresholded least squares) or ``"sr3"`` (sparse
@@ -145,10 +145,10 @@ class SINDy(Backend):
     ) -> Expression:
         """Sparse fit of ``y ≈ Theta @ xi`` where column ``j`` of ``Theta`` is ``terms[j]``.
 
-        This is the regression itself; :meth:`fit` builds ``Theta`` from samples, the weak
+        This is the regression itself; `fit` builds ``Theta`` from samples, the weak
         form of ``sm.discover`` from integrals against test functions. ``n_effective`` is the
         number of independent rows when known (overlapping test functions); by default it
-        is estimated from the residuals' autocorrelation (:func:`effective_samples`).
+        is estimated from the residuals' autocorrelation (`effective_samples`).
         """
         Theta = np.asarray(Theta, dtype=float)
         y = np.asarray(y, dtype=float)

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from .._symbols import Parameter, neural_spec
+from .._declare._symbols import Parameter, neural_spec
 from ..errors import SymmlError
 from .base import Candidate, Expression, additive_coefficients
 from .library import evaluate
@@ -88,8 +88,8 @@ def select_through_solver(
     """
     from scipy.optimize import least_squares
 
-    from ..inverse import solver_fn
-    from ..model import Model
+    from .._declare._model import Model
+    from .._fit._inverse import solver_fn
 
     model = trained.model
     data = trained.data

@@ -1,0 +1,249 @@
+"""``simulate`` through a closed form: the flow map ``states(t) = F(t - t0, y0, p)``.
+
+When ``simulate(method="auto" | "analytic")`` finds a closed form for a model, the general
+solution is solved once for *symbolic* initial values ``y0`` (at ``t = 0`` for an autonomous
+model, whose flow then serves every ``t0``; at the concrete ``t0`` for a model driven by an
+explicit ``t``), compiled to JAX and cached on the model. Every later call, with numbers,
+ensembles or tracers for ``ics`` and ``params``, is one jitted evaluation. Terminal events are
+located on the closed form (bracketing on a uniform grid, then bisection to round-off); the
+derivative of the event time comes from the implicit function theorem.
+
+>>> import symml as sm
+>>> proj = sm.zoo.projectile()
+>>> x, y, *_ = proj.states
+>>> traj = sm.simulate(proj, t_span=(0, 3), saveat=4, event=sm.Event(y, direction="down"))
+>>> traj.method, round(float(traj.event_state[0]), 10)
+('analytic', 17.8800198525)
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import sympy as sp
+
+from .._compile._codegen import compile_exprs
+from .._declare._model import Model
+from .._declare._symbols import t
+from .._solve._simulate import Event, _batch_shape, _pack, bind_ics, bind_params, save_grid
+from .._trajectory import Trajectory
+from ..errors import SymmlError
+from . import _closed_form as analytic
+from ._closed_form import ClosedForm, NoClosedForm, _call, _general_solution, _with_derivatives, structure
+
+__all__ = ["closed_form_trajectory", "flow_map", "EVENT_GRID"]
+
+
+class _Flow:
+    """The closed form with symbolic initial values ``y0``, compiled: ``states(t) =
+    F(t - t0, y0, p)`` for an autonomous model (one flow serves every ``t0``), ``F(t, y0, p)``
+    with ``t0`` fixed for a driven one (one flow per initial time)."""
+
+    def __init__(self, model: Model, cf: ClosedForm, autonomous: bool, method: str):
+        self.model = model
+        self.cf = cf
+        self.autonomous = autonomous
+        self.method = method
+        self.runners: dict = {}
+
+
+def _exact(value: float) -> sp.Expr:
+    return sp.Integer(int(value)) if float(value).is_integer() else sp.Float(float(value), 17)
+
+
+def _build_flow(model: Model, budget: float, t0_key) -> _Flow:
+    start = time.monotonic()
+    payload, plain, odes = _general_solution(model, budget)
+    autonomous = t0_key is None
+    ic_syms = [sp.Symbol(f"_symml_ic{i}", real=True) for i in range(len(model.states))]
+    t0 = sp.Integer(0) if autonomous else _exact(t0_key)
+    ics = dict(zip(model.states, ic_syms))
+    args = (odes, payload["branches"], payload["constants"], ics, t0, t, False)
+    left = budget - (time.monotonic() - start)
+    got = _call("apply_ics", args, left, f"model {model.name!r}: initial values")
+    exprs = _with_derivatives(model, got["exprs"])
+    symbols = [plain.to(p) for p in model.params] + ic_syms
+    cf = ClosedForm.build([exprs[s] for s in model.states], symbols, title=f"{model.name}_closed_form")
+    return _Flow(model, cf, autonomous, payload["route"])
+
+
+def _flow_for(model: Model, required: bool, t0) -> _Flow | None:
+    """The compiled flow, ``None`` (auto: fall back to numeric) or raise (``required``)."""
+    budget = analytic.ANALYTIC_TIMEOUT if required else analytic.AUTO_TIMEOUT
+    rec = model._cache.setdefault("analytic_flow", {"failure": None, "flows": {}})
+    if structure(model)["autonomous"]:
+        key = None
+    elif isinstance(t0, jax.core.Tracer):
+        err = NoClosedForm(
+            f"model {model.name!r} is driven (its equations contain t): its closed form is built for a "
+            "concrete initial time, but t0 is a traced value here. Use method='numeric'.",
+            "no_method",
+        )
+        if required:
+            raise err
+        return None
+    else:
+        key = float(np.asarray(t0))
+    flow = rec["flows"].get(key)
+    if flow is not None:
+        return flow
+    failure = rec["failure"]
+    if failure is not None and failure[1] >= budget:
+        if required:
+            raise failure[0]
+        return None
+    if not required:
+        reason = _auto_precheck(model)
+        if reason is not None:
+            # Recorded at the auto budget only: a later method="analytic" call still tries.
+            rec["failure"] = (NoClosedForm(f"model {model.name!r}: {reason}"), budget)
+            return None
+    try:
+        flow = _build_flow(model, budget, key)
+    except NoClosedForm as err:
+        rec["failure"] = (err, budget)
+        if required:
+            raise
+        return None
+    except SymmlError as err:  # found, but not compilable (a function without a JAX translation)
+        err = NoClosedForm(f"model {model.name!r}: the closed form is not compilable: {err}", "unsupported")
+        rec["failure"] = (err, float("inf"))
+        if required:
+            raise err from None
+        return None
+    if len(rec["flows"]) >= 16:  # driven models: one flow per initial time
+        rec["flows"].pop(next(iter(rec["flows"])))
+    rec["flows"][key] = flow
+    return flow
+
+
+def flow_map(model: Model, t0: float = 0.0, *, required: bool = False):
+    """The cached, compiled flow of ``model`` (what ``simulate`` evaluates), or ``None``.
+
+    Returns ``(cf, autonomous)``: ``cf(tau, jnp.concatenate([p, y0]))`` gives every state
+    (``model.states`` order) from parameters ``p`` (``model.params`` order) and initial values
+    ``y0`` (``model.states`` order) at ``t0``, with ``tau = t - t0`` when ``autonomous`` and
+    ``tau = t`` otherwise (a driven model's flow is built for that ``t0``). ``required=False``
+    applies the ``method="auto"`` rules (linear models, `symml._analytic._closed_form.AUTO_TIMEOUT`);
+    ``required=True`` tries any model within `symml._analytic._closed_form.ANALYTIC_TIMEOUT` and raises
+    `NoClosedForm` on failure.
+    """
+    flow = _flow_for(model, required, t0)
+    return None if flow is None else (flow.cf, flow.autonomous)
+
+
+def _auto_precheck(model: Model) -> str | None:
+    """Why ``method="auto"`` should not try a closed form (``None``: worth a try)."""
+    if model.neural:
+        return "the model has neural terms"
+    info = structure(model)
+    if not info["linear"]:
+        return "the model is nonlinear (auto tries closed forms for linear models only)"
+    return None
+
+
+def closed_form_trajectory(
+    model: Model, ics=None, t_span=None, saveat=None, params=None, *, event=None, required: bool = False
+):
+    """``simulate`` through the closed form: a Trajectory with ``method="analytic"``, or ``None``
+    when there is none (``required=False``; ``simulate(method="auto")`` then solves numerically)
+    or `NoClosedForm` (``required=True``)."""
+    rec = model._cache.get("analytic_flow")
+    if not required and rec is not None and rec["failure"] is not None and not rec["flows"]:
+        return None  # known to have no closed form: skip the binding work on this hot path
+    pvals = bind_params(model, params)
+    yvals = bind_ics(model, ics)
+    batch = _batch_shape(pvals, yvals)
+    if event is not None and not isinstance(event, Event):
+        raise TypeError(f"event must be sm.Event(expr, direction=...), got {type(event).__name__}")
+    t0, t1, n_save, ts_arg = save_grid(t_span, saveat)
+    flow = _flow_for(model, required, t0)
+    if flow is None:
+        return None
+    key = (event, n_save, batch)
+    runner = flow.runners.get(key)
+    if runner is None:
+        runner = _make_runner(flow, event, n_save, batch)
+        flow.runners[key] = runner
+    ys, ev_t, ev_y, ts, p = runner(_pack(yvals), _pack(pvals), _pack([t0, t1]), ts_arg)
+    return Trajectory(
+        t=ts, y=ys, p=p, event_time=ev_t, event_state=ev_y, num_steps=None, model=model, method="analytic"
+    )
+
+
+#: Uniform samples used to bracket the first event crossing in [t0, t1].
+EVENT_GRID = 1024
+
+
+def _make_runner(flow: _Flow, event, n_save, batch):
+    model = flow.model
+    cf = flow.cf
+    ev_prog = compile_exprs(model, [event.expr], title="event").program if event is not None else None
+    direction = event.direction if event is not None else None
+    autonomous = flow.autonomous
+
+    def run(yvals, pvals, scalars, ts):
+        dtype = jnp.result_type(float)
+        t0, t1 = (jnp.asarray(s, dtype) for s in scalars)
+        y0 = jnp.stack([jnp.broadcast_to(jnp.asarray(v, dtype), batch) for v in yvals], -1)
+        if len(pvals):
+            p = jnp.stack([jnp.broadcast_to(jnp.asarray(v, dtype), batch) for v in pvals], -1)
+        else:
+            p = jnp.zeros(batch + (0,), dtype)
+        if ts is None:
+            ts = jnp.linspace(t0, t1, n_save, dtype=dtype)
+
+        def one(y0_, p_):
+            args = jnp.concatenate([p_, y0_])
+
+            def state_at(tt):
+                return cf(tt - t0 if autonomous else tt, args)
+
+            ys = jax.vmap(state_at)(ts)
+            if ev_prog is None:
+                return ys, None, None
+
+            def g(tt):
+                return ev_prog.run(tt, state_at(tt), p_, {})[0]
+
+            t_ev = _event_time(g, t0, t1, direction)
+            y_ev = state_at(t_ev)
+            ys = jnp.where((ts > t_ev)[:, None], jnp.nan, ys)
+            return ys, t_ev, y_ev
+
+        ys, t_ev, y_ev = jax.vmap(one)(y0, p) if batch else one(y0, p)
+        return ys, t_ev, y_ev, ts, p
+
+    return jax.jit(run)
+
+
+def _event_time(g, t0, t1, direction):
+    """First crossing of ``g`` in (t0, t1] in the given direction (NaN if none), located by
+    bisection on a bracketing sample interval; its derivative with respect to the parameters
+    comes from one Newton step (the implicit function theorem: dt = -g_p / g_t)."""
+    grid = jnp.linspace(t0, t1, EVENT_GRID + 1)
+    vals = jax.vmap(g)(grid)
+    a, b = vals[:-1], vals[1:]
+    down = (a > 0) & (b <= 0)
+    up = (a < 0) & (b >= 0)
+    mask = down if direction == "down" else up if direction == "up" else down | up
+    found = jnp.any(mask)
+    i = jnp.argmax(mask)
+    lo, hi, glo = grid[i], grid[i + 1], a[i]
+
+    def step(_, carry):
+        lo, hi, glo = carry
+        mid = 0.5 * (lo + hi)
+        gm = g(mid)
+        same = jnp.sign(gm) == jnp.sign(glo)
+        return jnp.where(same, mid, lo), jnp.where(same, hi, mid), jnp.where(same, gm, glo)
+
+    lo, hi, _ = jax.lax.fori_loop(0, 80, step, (lo, hi, glo))
+    root = jax.lax.stop_gradient(0.5 * (lo + hi))
+    slope = jax.lax.stop_gradient(jax.grad(g)(root))
+    safe = jnp.where(slope == 0, 1.0, slope)
+    t_ev = root - g(root) / safe
+    return jnp.where(found, t_ev, jnp.nan)

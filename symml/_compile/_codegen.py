@@ -1,0 +1,520 @@
+"""SymPy -> JAX through one explicit mapping table.
+
+Expressions are turned into a *program*: a list of instructions, each one entry of the
+table `symml.functions.FUNCTIONS` (or an arithmetic operator) applied to earlier
+results, after SymPy's common-subexpression elimination. The program is interpreted while
+JAX traces it, so the jitted function contains exactly the operations listed and nothing
+else; no source text is ever executed. ``source`` renders the same program as readable Python for inspection.
+
+>>> import sympy as sp, symml as sm
+>>> x, = sm.states("x"); k, = sm.parameters("k")
+>>> f = sm.compile(sm.Model([sp.Eq(x.diff(sm.t), -k * x)], name="decay"))
+>>> print(f.source)  # doctest: +NORMALIZE_WHITESPACE
+def decay(t, y, p):
+    x = y[0]
+    k = p[0]
+    v0 = k * x
+    v1 = -(v0)
+    return jnp.stack([v1])
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import sympy as sp
+
+from .._declare._symbols import is_neural_call, neural_spec, state_name, t
+from ..errors import MissingValueError, UnsupportedFunctionError
+from ._functions import BOOLEANS, FUNCTIONS, register_function  # noqa: F401 (re-exported)
+
+# ----------------------------------------------------------------------------- programs
+
+
+def _add(*xs):
+    return functools.reduce(lambda a, b: a + b, xs)
+
+
+def _mul(*xs):
+    return functools.reduce(lambda a, b: a * b, xs)
+
+
+def _sub(a, b):
+    return a - b
+
+
+def _div(a, b):
+    return a / b
+
+
+def _neg(a):
+    return -a
+
+
+def _ipow(a, n):
+    return jax.lax.integer_pow(a, n)
+
+
+def _rsqrt(a):
+    return 1.0 / jnp.sqrt(a)
+
+
+def _where(c, a, b):
+    return jnp.where(c, a, b)
+
+
+_ARITH: dict[str, tuple[str, Callable[..., Any]]] = {
+    "add": ("+", _add),
+    "mul": ("*", _mul),
+    "sub": ("-", _sub),
+    "div": ("/", _div),
+    "neg": ("-", _neg),
+    "pow": ("**", jnp.power),
+    "ipow": ("**", _ipow),
+    "sqrt": ("jnp.sqrt", jnp.sqrt),
+    "rsqrt": ("1/jnp.sqrt", _rsqrt),
+    "where": ("jnp.where", _where),
+}
+
+
+class Program:
+    """A straight-line program: instructions over inputs ``t``, ``y[i]``, ``p[j]``.
+
+    Instructions are tuples ``(kind, data, args)`` where ``kind`` is one of ``"t"``, ``"y"``,
+    ``"p"``, ``"const"``, ``"net"``, ``"item"``, ``"fn"`` (a `FUNCTIONS` entry),
+    ``"bool"`` (a `BOOLEANS` entry) or an arithmetic operator. Hashing is by identity so
+    that jit caches keyed on a program are cheap.
+    """
+
+    def __init__(self, instrs, outputs, names, state_labels, param_labels, title):
+        self.instrs = tuple(instrs)
+        self.outputs = tuple(outputs)
+        self._names = names
+        self.state_labels = state_labels
+        self.param_labels = param_labels
+        self.title = title
+
+    def run(self, t_, y, p, networks: Mapping[str, Any]) -> list:
+        env: list[Any] = []
+        for kind, data, args in self.instrs:
+            if kind == "t":
+                v = t_
+            elif kind == "y":
+                v = y[data]
+            elif kind == "p":
+                v = p[data]
+            elif kind == "const" or kind == "bconst":
+                v = data
+            elif kind == "net":
+                v = networks[data](jnp.stack([jnp.asarray(env[a], dtype=y.dtype) for a in args]))
+            elif kind == "item":
+                v = env[args[0]][data]
+            elif kind == "fn":
+                v = FUNCTIONS[data][1](*(env[a] for a in args))
+            elif kind == "bool":
+                v = BOOLEANS[data][1](*(env[a] for a in args))
+            elif kind == "ipow":
+                v = _ipow(env[args[0]], data)
+            else:
+                v = _ARITH[kind][1](*(env[a] for a in args))
+            env.append(v)
+        return [env[o] for o in self.outputs]
+
+    def source(self) -> str:
+        """Readable Python for the program (for inspection; it is never executed)."""
+        lines = [f"def {self.title}(t, y, p):"]
+        names = self._names
+        for i, (kind, data, args) in enumerate(self.instrs):
+            a = [names[j] for j in args]
+            if kind == "t":
+                continue
+            if kind == "y":
+                rhs = f"y[{data}]"
+            elif kind == "p":
+                rhs = f"p[{data}]"
+            elif kind in ("const", "bconst"):
+                continue
+            elif kind == "net":
+                rhs = f"networks[{data!r}](jnp.stack([{', '.join(a)}]))"
+            elif kind == "item":
+                rhs = f"{a[0]}[{data}]"
+            elif kind == "fn":
+                rhs = f"{FUNCTIONS[data][0]}({', '.join(a)})"
+            elif kind == "bool":
+                sym = BOOLEANS[data][0]
+                if sym == "~":
+                    rhs = f"~({a[0]})"
+                elif sym.isidentifier() or "." in sym:
+                    rhs = f"{sym}({', '.join(a)})"
+                else:
+                    rhs = f"({f' {sym} '.join(a)})"
+            elif kind == "ipow":
+                rhs = f"{a[0]} ** {data}"
+            elif kind in ("add", "mul"):
+                rhs = f" {_ARITH[kind][0]} ".join(a)
+            elif kind in ("sub", "div"):
+                rhs = f"{a[0]} {_ARITH[kind][0]} {_paren(a[1])}"
+            elif kind == "neg":
+                rhs = f"-({a[0]})"
+            elif kind == "pow":
+                rhs = f"jnp.power({a[0]}, {a[1]})"
+            else:
+                rhs = f"{_ARITH[kind][0]}({', '.join(a)})"
+            lines.append(f"    {names[i]} = {rhs}")
+        outs = ", ".join(names[o] for o in self.outputs)
+        lines.append(f"    return jnp.stack([{outs}])")
+        return "\n".join(lines)
+
+
+def _paren(s: str) -> str:
+    return s if s.isidentifier() or _is_number(s) else f"({s})"
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+class _Builder:
+    def __init__(self, state_syms, param_syms, net_syms):
+        self.instrs: list[tuple] = []
+        self.names: list[str] = []
+        self.memo: dict[sp.Basic, int] = {}
+        self.cse_ids: dict[sp.Symbol, int] = {}
+        self.state_syms = state_syms  # Symbol -> (index, label)
+        self.param_syms = param_syms  # Symbol -> (index, label)
+        self.net_syms = net_syms  # Symbol -> (name, input exprs, output index)
+        self.counter = 0
+        self.index: dict[tuple, int] = {}
+
+    def emit(self, kind, data, args, name=None) -> int:
+        key = (kind, data, tuple(args))
+        if key in self.index:
+            return self.index[key]
+        self.index[key] = len(self.instrs)
+        self.instrs.append(key)
+        if name is None:
+            name = f"v{self.counter}"
+            self.counter += 1
+        self.names.append(name)
+        return len(self.instrs) - 1
+
+    def const(self, value: float) -> int:
+        return self.emit("const", float(value), (), name=repr(float(value)))
+
+    def build(self, e: sp.Basic) -> int:
+        if e in self.memo:
+            return self.memo[e]
+        i = self._build(e)
+        self.memo[e] = i
+        return i
+
+    def _build(self, e: sp.Basic) -> int:
+        if e in self.cse_ids:
+            return self.cse_ids[e]
+        if e == t:
+            return self.emit("t", None, (), name="t")
+        if e in self.state_syms:
+            idx, label = self.state_syms[e]
+            return self.emit("y", idx, (), name=label)
+        if e in self.param_syms:
+            idx, label = self.param_syms[e]
+            return self.emit("p", idx, (), name=label)
+        if e in self.net_syms:
+            name, inputs, k = self.net_syms[e]
+            args = tuple(self.build(a) for a in inputs)
+            n = self.emit("net", name, args, name=f"{name}_out")
+            return self.emit("item", k, (n,), name=f"{name}_{k}")
+        if e is sp.true or e is sp.false:
+            return self.emit("bconst", bool(e), (), name=str(bool(e)))
+        if e.is_Number or e.is_NumberSymbol:
+            if e.is_real is False or not e.is_finite:
+                raise UnsupportedFunctionError(
+                    f"The constant {e} is not a finite real number; symml compiles real models only."
+                )
+            return self.const(float(e))
+        if e is sp.I or (e.is_number and e.is_real is False):
+            raise UnsupportedFunctionError(
+                f"{e} is complex; symml compiles real-valued models. Split complex states into "
+                "real and imaginary parts."
+            )
+        if e.is_Symbol:
+            raise MissingValueError(
+                f"Symbol {e} is neither a state, a parameter nor t of the compiled expression."
+            )
+        if e.is_Add:
+            return self._build_add(e)
+        if e.is_Mul:
+            return self._build_mul(e)
+        if e.is_Pow:
+            return self._build_pow(e)
+        if isinstance(e, sp.Piecewise):
+            return self._build_piecewise(e)
+        if type(e) in BOOLEANS:
+            return self.emit("bool", type(e), tuple(self.build(a) for a in e.args))
+        if isinstance(e, sp.Heaviside) and len(e.args) == 1:
+            return self.emit("fn", sp.Heaviside, (self.build(e.args[0]), self.const(0.5)))
+        cls = type(e)
+        if cls in FUNCTIONS:
+            return self.emit("fn", cls, tuple(self.build(a) for a in e.args))
+        raise UnsupportedFunctionError(_unsupported_message(e))
+
+    def _build_add(self, e):
+        pos, neg = [], []
+        for term in sp.Add.make_args(e):
+            c, rest = term.as_coeff_Mul()
+            if c.is_negative:
+                neg.append(-term)
+            else:
+                pos.append(term)
+        pos.sort(key=sp.default_sort_key)
+        neg.sort(key=sp.default_sort_key)
+        if not pos:
+            first = self.build(sp.Add(*neg, evaluate=False) if len(neg) > 1 else neg[0])
+            return self.emit("neg", None, (first,))
+        acc = (
+            self.emit("add", None, tuple(self.build(p) for p in pos)) if len(pos) > 1 else self.build(pos[0])
+        )
+        for n_ in neg:
+            acc = self.emit("sub", None, (acc, self.build(n_)))
+        return acc
+
+    def _build_mul(self, e):
+        coeff, rest = e.as_coeff_Mul()
+        if coeff.is_negative:
+            return self.emit("neg", None, (self.build(-e),))
+        num, den = [], []
+        factors = sp.Mul.make_args(rest)
+        if coeff != 1:
+            num.append(coeff)
+        for f in factors:
+            if f.is_Pow and f.exp.is_Number and f.exp.is_negative:
+                den.append(sp.Pow(f.base, -f.exp))
+            else:
+                num.append(f)
+        num_id = (
+            self.emit("mul", None, tuple(self.build(f) for f in num))
+            if len(num) > 1
+            else (self.build(num[0]) if num else self.const(1.0))
+        )
+        if not den:
+            return num_id
+        den_id = (
+            self.emit("mul", None, tuple(self.build(f) for f in den)) if len(den) > 1 else self.build(den[0])
+        )
+        return self.emit("div", None, (num_id, den_id))
+
+    def _build_pow(self, e):
+        b, x = e.base, e.exp
+        if b is sp.E:
+            return self.emit("fn", sp.exp, (self.build(x),))
+        if x.is_Integer:
+            n = int(x)
+            if n < 0:
+                return self.emit("div", None, (self.const(1.0), self.build(sp.Pow(b, -n))))
+            return self.emit("ipow", n, (self.build(b),))
+        if x == sp.Rational(1, 2):
+            return self.emit("sqrt", None, (self.build(b),))
+        if x == sp.Rational(-1, 2):
+            return self.emit("rsqrt", None, (self.build(b),))
+        if x.is_Rational and x.q == 2:
+            # b**(n/2) as sqrt(b)**n: exact for half-integers and cheaper than exp(log(b) * x).
+            root = self.emit("sqrt", None, (self.build(b),))
+            powered = self.emit("ipow", abs(int(x.p)), (root,))
+            return powered if x.p > 0 else self.emit("div", None, (self.const(1.0), powered))
+        return self.emit("pow", None, (self.build(b), self.build(x)))
+
+    def _build_piecewise(self, e):
+        pieces = list(e.args)
+        if pieces[-1].cond is sp.true:
+            acc = self.build(pieces.pop().expr)
+        else:
+            acc = self.const(float("nan"))
+        for piece in reversed(pieces):
+            acc = self.emit("where", None, (self.build(piece.cond), self.build(piece.expr), acc))
+        return acc
+
+
+def _unsupported_message(e: sp.Basic) -> str:
+    if isinstance(e, sp.core.function.AppliedUndef):
+        return (
+            f"{e} is an undefined function; symml can only compile states x(t), neural terms "
+            "(sm.neural) and the functions in symml.codegen.FUNCTIONS."
+        )
+    if isinstance(e, sp.Derivative):
+        return f"{e} cannot be compiled: only derivatives of states (which are states) may appear."
+    supported = sorted(c.__name__ for c in FUNCTIONS)
+    return (
+        f"No JAX translation for SymPy function {type(e).__name__} (in {e}). Supported: "
+        f"{', '.join(supported)}. Rewrite the expression or add a translation with "
+        "sm.register_function."
+    )
+
+
+def _unsupported_in(exprs) -> list[str]:
+    bad = set()
+    for e in exprs:
+        for f in sp.preorder_traversal(e):
+            if isinstance(f, sp.Function) and not isinstance(f, sp.core.function.AppliedUndef):
+                if (
+                    type(f) not in FUNCTIONS
+                    and not isinstance(f, (sp.Piecewise,))
+                    and type(f) not in BOOLEANS
+                ):
+                    bad.add(type(f).__name__)
+    return sorted(bad)
+
+
+def build_program(
+    exprs: Sequence[sp.Expr],
+    states: Sequence[sp.Expr],
+    params: Sequence[sp.Symbol],
+    title: str = "f",
+) -> Program:
+    """Compile SymPy expressions of ``t``, ``states`` and ``params`` into a `Program`."""
+    exprs = [sp.sympify(e) for e in exprs]
+    bad = _unsupported_in(exprs)
+    if bad:
+        raise UnsupportedFunctionError(
+            f"No JAX translation for SymPy function(s) {', '.join(bad)}. Supported: "
+            f"{', '.join(sorted(c.__name__ for c in FUNCTIONS))}. Rewrite the expression or add "
+            "a translation with sm.register_function."
+        )
+    state_syms, fwd = {}, {}
+    for i, s in enumerate(states):
+        sym = sp.Symbol(f"_y{i}", real=True)
+        fwd[s] = sym
+        state_syms[sym] = (i, _label(state_name(s)))
+    param_syms = {}
+    for j, p in enumerate(params):
+        sym = sp.Symbol(f"_p{j}", real=True)
+        fwd[p] = sym
+        param_syms[sym] = (j, _label(p.name))
+    # Neural outputs: replace each call by a symbol; its inputs are compiled separately.
+    net_syms = {}
+    calls = sorted(
+        {c for e in exprs for c in e.atoms(sp.core.function.AppliedUndef) if is_neural_call(c)}, key=str
+    )
+    for i, c in enumerate(calls):
+        spec, k = neural_spec(c)
+        sym = sp.Symbol(f"_n{i}", real=True)
+        net_syms[sym] = (spec.name, tuple(a.xreplace(fwd) for a in c.args), k)
+        fwd[c] = sym
+    # Derivative states must be replaced before their base functions: xreplace does that,
+    # since it matches the whole Derivative node first.
+    replaced = [e.xreplace(fwd) for e in exprs]
+    leftover = set()
+    for e in replaced:
+        leftover |= {a for a in e.atoms(sp.core.function.AppliedUndef)}
+        leftover |= {d for d in e.atoms(sp.Derivative)}
+        leftover |= {
+            s
+            for s in e.free_symbols
+            if s != t and s not in state_syms and s not in param_syms and s not in net_syms
+        }
+    if leftover:
+        names = ", ".join(sorted(str(x) for x in leftover))
+        raise MissingValueError(
+            f"Cannot compile: {names} are not states or parameters of this model. Expressions "
+            "evaluated on a model may use only its states, parameters and t."
+        )
+    subs, reduced = sp.cse(replaced, symbols=sp.numbered_symbols("_c"), order="none")
+    b = _Builder(state_syms, param_syms, net_syms)
+    for s in sorted(state_syms, key=lambda s: state_syms[s][0]):
+        b.build(s)
+    for p in sorted(param_syms, key=lambda s: param_syms[s][0]):
+        b.build(p)
+    for sym, expr in subs:
+        b.cse_ids[sym] = b.build(expr)
+    outs = [b.build(e) for e in reduced]
+    labels = tuple(state_name(s) for s in states)
+    plabels = tuple(p.name for p in params)
+    return Program(b.instrs, outs, b.names, labels, plabels, _label(title))
+
+
+def _label(name: str) -> str:
+    s = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
+    if not s or s[0].isdigit():
+        s = "_" + s
+    if s in ("t", "y", "p", "jnp", "jsp", "networks"):
+        s = s + "_"
+    return s
+
+
+# ----------------------------------------------------------------------------- modules
+
+
+class CompiledFunction(eqx.Module):
+    """Expressions compiled to a JAX function ``f(t, y, p) -> array`` (one entry each).
+
+    ``y`` holds the states in ``states`` order and ``p`` the parameters in ``params`` order.
+    ``networks`` holds the weights of any neural terms (equinox modules; trainable leaves).
+    """
+
+    networks: dict
+    program: Program = eqx.field(static=True)
+    states: tuple = eqx.field(static=True)
+    params: tuple = eqx.field(static=True)
+
+    def __call__(self, t_, y, p):
+        y = jnp.asarray(y)
+        outs = self.program.run(t_, y, p, self.networks)
+        dtype = jnp.result_type(y.dtype, float)
+        return jnp.stack([jnp.broadcast_to(jnp.asarray(o, dtype=dtype), jnp.shape(t_)) for o in outs])
+
+    @property
+    def source(self) -> str:
+        return self.program.source()
+
+
+class CompiledModel(CompiledFunction):
+    """A Model's right-hand side as a diffrax vector field ``f(t, y, args)``; ``args`` = params."""
+
+
+def _networks_for(model, networks, key):
+    from ._networks import init_networks
+
+    nets = dict(model.networks)
+    if networks:
+        nets.update(networks)
+    missing = [s for s in model.neural if s.name not in nets]
+    if missing:
+        nets.update(init_networks(missing, key if key is not None else jax.random.PRNGKey(0)))
+    return {s.name: nets[s.name] for s in model.neural}
+
+
+def compile(model, networks: Mapping[str, Any] | None = None, key: jax.Array | None = None) -> CompiledModel:  # noqa: A001
+    """Compile ``model``'s right-hand side to a JAX vector field (cached per model).
+
+    Neural terms use ``networks`` if given, else the weights stored on the model, else fresh
+    weights drawn with ``key`` (default ``PRNGKey(0)``).
+    """
+    prog = model._cache.get("program")
+    if prog is None:
+        prog = build_program([model.rhs[s] for s in model.states], model.states, model.params, model.name)
+        model._cache["program"] = prog
+    nets = _networks_for(model, networks, key) if model.neural else {}
+    return CompiledModel(nets, prog, tuple(model.states), tuple(model.params))
+
+
+def compile_exprs(
+    model, exprs: Sequence[sp.Expr], networks: Mapping[str, Any] | None = None, title: str = "f"
+) -> CompiledFunction:
+    """Compile expressions of a model's states, parameters and ``t`` (observables, events)."""
+    exprs = tuple(sp.sympify(e) for e in exprs)
+    cache = model._cache.setdefault("exprs", {})
+    prog = cache.get(exprs)
+    if prog is None:
+        prog = build_program(exprs, model.states, model.params, title)
+        cache[exprs] = prog
+    uses_nets = any(is_neural_call(c) for e in exprs for c in e.atoms(sp.core.function.AppliedUndef))
+    nets = _networks_for(model, networks, None) if (uses_nets and model.neural) else {}
+    return CompiledFunction(nets, prog, tuple(model.states), tuple(model.params))

@@ -1,0 +1,547 @@
+"""Model: a system of ODEs declared in SymPy, validated and reduced to explicit first order.
+
+>>> import sympy as sp, symml as sm
+>>> x, = sm.states("x"); k, m = sm.parameters("k m")
+>>> osc = sm.Model([sp.Eq(m * x.diff(sm.t, 2), -k * x)], defaults={k: 1.0, m: 1.0})
+>>> osc.states
+(x(t), Derivative(x(t), t))
+>>> osc.rhs[x.diff(sm.t)]
+-k*x(t)/m
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sympy as sp
+
+from ..errors import (
+    AlgebraicEquationError,
+    DuplicateEquationError,
+    MissingEquationError,
+    ModelError,
+    NotSolvableError,
+    UndeclaredSymbolError,
+    UnknownNameError,
+    suggest,
+)
+from ._symbols import (
+    NeuralSpec,
+    Parameter,
+    base_state,
+    derivative_order,
+    is_derivative_state,
+    is_neural_call,
+    is_state,
+    neural_spec,
+    state_aliases,
+    state_name,
+    t,
+)
+
+Key = "sp.Basic | str"
+
+
+def _d(s: sp.Expr, n: int) -> sp.Expr:
+    return s if n == 0 else sp.Derivative(s, (t, n))
+
+
+def _divide(num: sp.Expr, den: sp.Expr) -> sp.Expr:
+    # Distribute a monomial denominator over the terms: (-g*m - k*v)/m prints as -g - k*v/m.
+    if (
+        den.is_Number
+        or den.is_Symbol
+        or (den.is_Mul and all(f.is_Symbol or f.is_Number or f.is_Pow for f in den.args))
+    ):
+        return sp.Add(
+            *[
+                term / den
+                for term in sp.Add.make_args(
+                    sp.expand(
+                        num,
+                        deep=False,
+                        mul=True,
+                        multinomial=False,
+                        power_exp=False,
+                        power_base=False,
+                        log=False,
+                    )
+                )
+            ]
+        )
+    return num / den
+
+
+class Model:
+    """An ODE system written in SymPy.
+
+    Args:
+        equations: ``sp.Eq`` objects (or expressions meaning ``expr = 0``) of any order. Each
+            must contain a derivative of a state; together they must be solvable for the
+            highest derivative of every state (they may be implicit but linear in them).
+        defaults: values by symbol or name for parameters and, optionally, initial values.
+        name: used in printing, generated code and files.
+        params: extra symbols to treat as parameters (symbols made by ``sm.parameters`` and
+            symbols given in ``defaults`` are parameters already).
+        networks: trained weights of neural terms, by placeholder name (set by ``sm.train``).
+
+    A Model is immutable: ``subs`` and ``with_defaults`` return new models.
+    """
+
+    __slots__ = (
+        "_equations",
+        "_states",
+        "_params",
+        "_rhs",
+        "_defaults",
+        "_name",
+        "_orders",
+        "_neural",
+        "_networks",
+        "_cache",
+        "_frozen",
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        equations: Iterable[sp.Basic] | sp.Basic,
+        defaults: Mapping[Any, float] | None = None,
+        name: str = "model",
+        params: Iterable[sp.Symbol] | None = None,
+        networks: Mapping[str, Any] | None = None,
+    ):
+        if isinstance(equations, (sp.Basic, sp.Eq)):
+            equations = [equations]
+        eqs = []
+        for e in equations:
+            e = sp.sympify(e)
+            if isinstance(e, sp.Equality):
+                eqs.append(e)
+            elif isinstance(e, sp.Expr):
+                eqs.append(sp.Eq(e, 0))
+            elif e is sp.true or e is sp.false:
+                raise ModelError(
+                    f"An equation evaluated to {e} before symml saw it; this happens when both "
+                    "sides are identical or both are numbers. Check the equation."
+                )
+            else:
+                raise ModelError(f"Expected sp.Eq or a SymPy expression, got {type(e).__name__}: {e}")
+        if not eqs:
+            raise ModelError("A model needs at least one equation.")
+        if not isinstance(name, str) or not name:
+            raise ModelError(f"name must be a non-empty string, got {name!r}")
+        set_ = object.__setattr__
+        set_(self, "_frozen", False)
+        set_(self, "_equations", tuple(eqs))
+        set_(self, "_name", name)
+        set_(self, "_cache", {})
+        self._reduce(params, defaults)
+        set_(self, "_networks", types.MappingProxyType(dict(networks or {})))
+        unknown_nets = set(self._networks) - {s.name for s in self._neural}
+        if unknown_nets:
+            raise ModelError(
+                f"networks given for {sorted(unknown_nets)}, but the model's neural terms are "
+                f"{[s.name for s in self._neural]}."
+            )
+        set_(self, "_frozen", True)
+
+    # ------------------------------------------------------------------ construction
+    def _reduce(self, extra_params, defaults) -> None:
+        exprs = [eq.lhs - eq.rhs for eq in self._equations]
+
+        derivs: set[sp.Derivative] = set()
+        funcs: set[sp.Expr] = set()
+        for e in exprs:
+            for d in e.atoms(sp.Derivative):
+                if not is_derivative_state(d):
+                    raise ModelError(
+                        f"Unsupported derivative {d}: only derivatives of states with respect to t "
+                        "are allowed (declare states with sm.states)."
+                    )
+                derivs.add(d)
+            for f in e.atoms(sp.core.function.AppliedUndef):
+                if is_neural_call(f):
+                    continue
+                if not is_state(f):
+                    raise ModelError(
+                        f"{f} is an undefined function applied to {f.args}; states must be functions "
+                        "of t alone, declared with sm.states('x ...')."
+                    )
+                funcs.add(f)
+
+        order: dict[sp.Expr, int] = {f: 0 for f in funcs}
+        for d in derivs:
+            b = base_state(d)
+            order[b] = max(order[b], derivative_order(d))
+
+        # The highest derivative each equation contains.
+        eq_highest: list[set[sp.Expr]] = []
+        for eq, e in zip(self._equations, exprs):
+            hs = {d for d in e.atoms(sp.Derivative) if derivative_order(d) == order[base_state(d)]}
+            if not e.atoms(sp.Derivative):
+                raise AlgebraicEquationError(
+                    f"Equation {eq} contains no derivative. Algebraic equations (DAEs) are not "
+                    "supported yet: substitute the relation into the other equations, or "
+                    "differentiate it into an ODE."
+                )
+            if not hs:
+                raise NotSolvableError(
+                    f"Equation {eq} contains only lower derivatives "
+                    f"{sorted(map(str, e.atoms(sp.Derivative)))}, but higher ones of the same "
+                    "states appear elsewhere; each equation must define a highest derivative."
+                )
+            eq_highest.append(hs)
+
+        states_in_order: list[sp.Expr] = []
+        for hs in eq_highest:
+            for h in sorted(hs, key=str):
+                b = base_state(h)
+                if b not in states_in_order:
+                    states_in_order.append(b)
+        missing = [f for f in funcs if order[f] == 0 or f not in states_in_order]
+        if missing:
+            names = ", ".join(sorted(str(m) for m in missing))
+            raise MissingEquationError(
+                f"State(s) {names} appear in the equations but no equation defines a derivative "
+                "of them. Add an equation for each, or replace them by parameters if they are "
+                "constants."
+            )
+
+        highest = [_d(s, order[s]) for s in states_in_order]
+        if len(exprs) != len(highest):
+            single: dict[sp.Expr, list[sp.Eq]] = {}
+            for eq, hs in zip(self._equations, eq_highest):
+                if len(hs) == 1:
+                    single.setdefault(next(iter(hs)), []).append(eq)
+            dup = {h: es for h, es in single.items() if len(es) > 1}
+            if dup:
+                h, es = next(iter(dup.items()))
+                raise DuplicateEquationError(
+                    f"{len(es)} equations define the same highest derivative {h}: "
+                    + "; ".join(str(e) for e in es)
+                    + ". Keep one equation per state, or combine them."
+                )
+            raise NotSolvableError(
+                f"{len(exprs)} equations for {len(highest)} highest derivatives "
+                f"({', '.join(map(str, highest))}): the system is over-determined. Remove the "
+                "extra equations."
+            )
+
+        dummies = [sp.Dummy(f"h{i}") for i in range(len(highest))]
+        rep = dict(zip(highest, dummies))
+        sub = [e.xreplace(rep) for e in exprs]
+        for eq, e in zip(self._equations, sub):
+            for dmy in dummies:
+                if sp.diff(e, dmy).has(*dummies):
+                    raise NotSolvableError(
+                        f"Equation {eq} is nonlinear in its highest derivatives; symml solves "
+                        "only equations linear in them. Rewrite it in explicit form "
+                        "(highest derivative = ...)."
+                    )
+        A, b = sp.linear_eq_to_matrix(sub, dummies)
+        if A.is_diagonal():
+            diag = [A[i, i] for i in range(A.rows)]
+            if any(sp.simplify(a) == 0 for a in diag):
+                raise NotSolvableError(
+                    f"Cannot solve for {highest}: a coefficient of a highest derivative is zero."
+                )
+            sol = [_divide(b[i], diag[i]) for i in range(A.rows)]
+        else:
+            det = sp.simplify(A.det())
+            if det == 0:
+                raise NotSolvableError(
+                    "The equations cannot be solved for the highest derivatives "
+                    f"{', '.join(map(str, highest))}: their coefficient matrix is singular. "
+                    "Check for equations that are multiples of each other."
+                )
+            sol = [sp.cancel(s) for s in A.LUsolve(b)]
+        solved = dict(zip(highest, sol))
+
+        maxo = max(order[s] for s in states_in_order)
+        state_list = [_d(s, k) for k in range(maxo) for s in states_in_order if k < order[s]]
+        rhs = {}
+        for st in state_list:
+            b_ = base_state(st)
+            k = derivative_order(st)
+            rhs[st] = solved[_d(b_, k + 1)] if k + 1 == order[b_] else _d(b_, k + 1)
+
+        # Parameters: declared Parameter symbols, symbols with a default, or listed in params.
+        free = set()
+        for e in exprs:
+            free |= e.free_symbols
+        free.discard(t)
+        extra = set(extra_params or [])
+        for p in extra:
+            if not isinstance(p, sp.Symbol):
+                raise ModelError(f"params must be SymPy symbols, got {p!r}")
+        default_syms = {k for k in (defaults or {}) if isinstance(k, sp.Symbol)}
+        undeclared = sorted(
+            (s for s in free if not isinstance(s, Parameter) and s not in extra | default_syms),
+            key=str,
+        )
+        if undeclared:
+            names = ", ".join(str(s) for s in undeclared)
+            raise UndeclaredSymbolError(
+                f"Symbol(s) {names} are neither states, parameters nor t. Declare parameters with "
+                f"sm.parameters({' '.join(str(s) for s in undeclared)!r}) (or pass params=[...] or a "
+                "default value), and states with sm.states(...)."
+            )
+        params = tuple(sorted(free | (extra & free), key=lambda s: s.name))
+
+        neural: dict[str, NeuralSpec] = {}
+        for e in rhs.values():
+            for f in e.atoms(sp.core.function.AppliedUndef):
+                if is_neural_call(f):
+                    spec, _ = neural_spec(f)
+                    if spec.name in neural and neural[spec.name] != spec:
+                        raise ModelError(f"Two different neural terms are both named {spec.name!r}.")
+                    neural[spec.name] = spec
+
+        set_ = object.__setattr__
+        set_(self, "_states", tuple(state_list))
+        set_(self, "_params", params)
+        set_(self, "_rhs", types.MappingProxyType(rhs))
+        set_(self, "_orders", types.MappingProxyType(order))
+        set_(self, "_neural", tuple(neural[k] for k in sorted(neural)))
+        resolved = {}
+        for k, v in (defaults or {}).items():
+            sym = self.lookup(k)
+            try:
+                resolved[sym] = float(v)
+            except (TypeError, ValueError):
+                raise ModelError(
+                    f"default for {k} must be a number, got {v!r} ({type(v).__name__})"
+                ) from None
+        set_(self, "_defaults", types.MappingProxyType(resolved))
+
+    def __setattr__(self, key, value):
+        raise AttributeError(
+            f"Model is immutable; use model.subs(...) or model.with_defaults(...) (tried to set {key})"
+        )
+
+    # ------------------------------------------------------------------ inspection
+    @property
+    def equations(self) -> tuple[sp.Eq, ...]:
+        """The equations exactly as written."""
+        return self._equations
+
+    @property
+    def states(self) -> tuple[sp.Expr, ...]:
+        """States after order reduction: base states, then first derivatives, and so on."""
+        return self._states
+
+    @property
+    def params(self) -> tuple[sp.Symbol, ...]:
+        """Parameters, sorted by name."""
+        return self._params
+
+    @property
+    def rhs(self) -> Mapping[sp.Expr, sp.Expr]:
+        """First-order explicit right-hand sides, ``{state: d state / dt}``."""
+        return self._rhs
+
+    @property
+    def defaults(self) -> Mapping[sp.Basic, float]:
+        """Default values by symbol (parameters and, optionally, initial values of states)."""
+        return self._defaults
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def neural(self) -> tuple[NeuralSpec, ...]:
+        """Specifications of the neural terms in the equations (sorted by name)."""
+        return self._neural
+
+    @property
+    def networks(self) -> Mapping[str, Any]:
+        """Weights of neural terms by placeholder name (empty until trained)."""
+        return self._networks
+
+    @property
+    def order(self) -> Mapping[sp.Expr, int]:
+        """Differential order of each base state as written."""
+        return self._orders
+
+    @property
+    def is_autonomous(self) -> bool:
+        return not any(e.has(t) and e.subs(t, 0) != e for e in self._rhs.values()) and not any(
+            t in s.inputs for s in self._neural
+        )
+
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(state_name(s) for s in self._states)
+
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self._params)
+
+    def lookup(self, key: Any) -> sp.Basic:
+        """The state or parameter meant by ``key`` (a symbol, a state or a name such as 'x_t')."""
+        if isinstance(key, str):
+            table = self._name_table()
+            if key in table:
+                return table[key]
+            raise UnknownNameError(
+                f"{key!r} is not a state or parameter of model {self._name!r} "
+                f"(states: {', '.join(self.state_names())}; "
+                f"parameters: {', '.join(self.param_names()) or 'none'})." + suggest(key, table)
+            )
+        key = sp.sympify(key)
+        if key in self._rhs or key in self._params:
+            return key
+        if isinstance(key, sp.Symbol) and key.name in self._name_table() and key not in self._params:
+            found = self._name_table()[key.name]
+            if isinstance(found, sp.Symbol):
+                return found
+        raise UnknownNameError(
+            f"{key} is not a state or parameter of model {self._name!r} "
+            f"(states: {', '.join(map(str, self._states))}; "
+            f"parameters: {', '.join(self.param_names()) or 'none'})." + suggest(str(key), self._name_table())
+        )
+
+    def _name_table(self) -> dict[str, sp.Basic]:
+        tbl = self._cache.get("names")
+        if tbl is None:
+            tbl = {}
+            for s in self._states:
+                tbl[state_name(s)] = s
+                for a in state_aliases(s):
+                    tbl.setdefault(a, s)
+            for p in self._params:
+                tbl[p.name] = p
+            self._cache["names"] = tbl
+        return tbl
+
+    def numeric_rhs(self) -> dict[sp.Basic, sp.Expr]:
+        """``rhs`` with every parameter that has a default replaced by its value (as a Float).
+
+        >>> import symml as sm
+        >>> x, = sm.states("x"); k, = sm.parameters("k")
+        >>> sm.Model([sp.Eq(x.diff(sm.t), -k * x)], defaults={k: 0.5}).numeric_rhs()
+        {x(t): -0.5*x(t)}
+        """
+        values = {p: sp.Float(self._defaults[p]) for p in self._params if p in self._defaults}
+        return {s: rhs.xreplace(values) for s, rhs in self._rhs.items()}
+
+    def jacobian(self) -> sp.Matrix:
+        """The Jacobian ``d rhs / d states`` (rows and columns in ``states`` order)."""
+        dummies = [sp.Dummy(state_name(s)) for s in self._states]
+        fwd = dict(zip(self._states, dummies))
+        back = dict(zip(dummies, self._states))
+        f = sp.Matrix([self._rhs[s].xreplace(fwd) for s in self._states])
+        return f.jacobian(dummies).xreplace(back)
+
+    def free_values(self, values: Mapping[Any, Any] | None = None) -> dict[sp.Basic, Any]:
+        """Defaults overridden by ``values`` (keys resolved by symbol or name)."""
+        out = dict(self._defaults)
+        for k, v in (values or {}).items():
+            out[self.lookup(k)] = v
+        return out
+
+    # ------------------------------------------------------------------ new models
+    def subs(self, mapping: Mapping[Any, Any], name: str | None = None) -> Model:
+        """A new Model with symbols replaced in the equations (values or expressions).
+
+        Substituted parameters disappear from ``params`` and from ``defaults``.
+        """
+        rep = {}
+        for k, v in mapping.items():
+            key = self.lookup(k) if isinstance(k, str) else sp.sympify(k)
+            rep[key] = sp.sympify(v)
+        eqs = [eq.xreplace(rep) for eq in self._equations]
+        eqs = [e if isinstance(e, sp.Equality) else e for e in eqs]
+        defaults = {k: v for k, v in self._defaults.items() if k not in rep}
+        extra = {p for p in self._params if not isinstance(p, Parameter)}
+        for v in rep.values():
+            extra |= {s for s in v.free_symbols if s != t and not isinstance(s, Parameter)}
+        return Model(
+            eqs,
+            defaults=defaults,
+            name=name or self._name,
+            params=extra,
+            networks={k: v for k, v in self._networks.items()},
+        )
+
+    def with_defaults(self, values: Mapping[Any, float]) -> Model:
+        """A new Model whose defaults are updated with ``values``."""
+        d = dict(self._defaults)
+        for k, v in values.items():
+            d[self.lookup(k)] = float(v)
+        return self._replace(defaults=d)
+
+    def with_networks(self, networks: Mapping[str, Any]) -> Model:
+        """A new Model carrying trained weights for its neural terms."""
+        nets = dict(self._networks)
+        nets.update(networks)
+        return self._replace(networks=nets)
+
+    def _replace(self, **kw) -> Model:
+        args = dict(
+            equations=self._equations,
+            defaults=dict(self._defaults),
+            name=self._name,
+            params=[p for p in self._params if not isinstance(p, Parameter)],
+            networks=dict(self._networks),
+        )
+        args.update(kw)
+        return Model(**args)
+
+    # ------------------------------------------------------------------ printing
+    def latex(self) -> str:
+        """LaTeX of the first-order explicit system (an ``aligned`` block)."""
+        lines = []
+        for s, f in self._rhs.items():
+            lhs = sp.latex(
+                sp.Derivative(s, t)
+                if not isinstance(s, sp.Derivative)
+                else _d(s.expr, derivative_order(s) + 1)
+            )
+            lines.append(f"{lhs} &= {sp.latex(f)}")
+        return "\\begin{aligned}" + " \\\\ ".join(lines) + "\\end{aligned}"
+
+    def _repr_latex_(self) -> str:
+        return "$" + self.latex() + "$"
+
+    def __repr__(self) -> str:
+        lines = [f"Model {self._name!r}: {len(self._states)} states, {len(self._params)} parameters"]
+        for s, f in self._rhs.items():
+            lhs = (
+                sp.Derivative(s, t)
+                if derivative_order(s) == 0
+                else _d(base_state(s), derivative_order(s) + 1)
+            )
+            lines.append(f"  {lhs} = {f}")
+        if self._defaults:
+            dv = ", ".join(
+                f"{state_name(k) if k in self._rhs else k}={v:g}" for k, v in self._defaults.items()
+            )
+            lines.append(f"  defaults: {dv}")
+        if self._neural:
+            lines.append("  neural terms: " + ", ".join(s.name for s in self._neural))
+        return "\n".join(lines)
+
+    __str__ = __repr__
+
+    # ------------------------------------------------------------------ identity
+    def _key(self):
+        return (self._equations, tuple(sorted(self._defaults.items(), key=lambda kv: str(kv[0]))), self._name)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Model):
+            return NotImplemented
+        if self is other:
+            return True
+        if self._key() != other._key() or set(self._networks) != set(other._networks):
+            return False
+        return all(self._networks[k] is other._networks[k] for k in self._networks)
+
+    def __hash__(self) -> int:
+        h = self._cache.get("hash")
+        if h is None:
+            h = hash(self._key())
+            self._cache["hash"] = h
+        return h

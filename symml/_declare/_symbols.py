@@ -1,0 +1,226 @@
+"""The declaration vocabulary: the independent variable ``t``, states, parameters, and
+placeholders for neural terms.
+
+States are SymPy applied functions ``x(t)``; parameters are real symbols of the
+`Parameter` class, so that a model can tell a declared constant from a typo.
+
+>>> import symml as sm
+>>> x, y = sm.states("x y")
+>>> g, = sm.parameters("g")
+>>> x.diff(sm.t)
+Derivative(x(t), t)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import sympy as sp
+
+from ..errors import ModelError
+
+#: The independent variable shared by every model.
+t = sp.Symbol("t", real=True)
+
+ACTIVATIONS = ("tanh", "relu", "softplus", "gelu", "sigmoid", "silu", "elu", "identity", "sin")
+
+
+class Parameter(sp.Symbol):
+    """A declared model constant. Create with `parameters`; behaves as a SymPy Symbol."""
+
+
+def states(names: str, **assumptions: Any) -> tuple[sp.Expr, ...]:
+    """Declare states, returned as SymPy applied functions of ``t``.
+
+    Always returns a tuple, even for one name.
+
+    >>> x, = states("x")
+    >>> x
+    x(t)
+    """
+    assumptions.setdefault("real", True)
+    out = tuple(sp.Function(n, **assumptions)(t) for n in _split(names))
+    for s in out:
+        if s.func.__name__ == "t":
+            raise ModelError("A state cannot be called 't': that name is the independent variable.")
+    return out
+
+
+def parameters(names: str, **assumptions: Any) -> tuple[Parameter, ...]:
+    """Declare parameters (real by default; pass ``positive=True`` to help closed forms).
+
+    >>> m, k = parameters("m k", positive=True)
+    >>> m.is_positive
+    True
+    """
+    if "positive" not in assumptions and "nonnegative" not in assumptions:
+        assumptions.setdefault("real", True)
+    out = []
+    for n in _split(names):
+        if n == "t":
+            raise ModelError("A parameter cannot be called 't': that name is the independent variable.")
+        out.append(Parameter(n, **assumptions))
+    return tuple(out)
+
+
+def _split(names: str) -> list[str]:
+    if not isinstance(names, str):
+        raise TypeError(f"names must be a string such as 'x y', got {type(names).__name__}")
+    parts = names.replace(",", " ").split()
+    if not parts:
+        raise ValueError("names is empty; give one or more names separated by spaces, e.g. 'x y'")
+    return parts
+
+
+def is_state(expr: sp.Basic) -> bool:
+    """True for ``x(t)``: an undefined function applied to exactly ``t`` (not a neural term)."""
+    return isinstance(expr, sp.core.function.AppliedUndef) and expr.args == (t,) and not is_neural_call(expr)
+
+
+def is_derivative_state(expr: sp.Basic) -> bool:
+    """True for ``Derivative(x(t), (t, n))`` with ``x`` a state."""
+    return (
+        isinstance(expr, sp.Derivative)
+        and is_state(expr.expr)
+        and all(v == t for v, _ in expr.variable_count)
+    )
+
+
+def base_state(expr: sp.Basic) -> sp.Expr:
+    """``x(t)`` for ``x(t)`` or any derivative of it."""
+    return expr.expr if isinstance(expr, sp.Derivative) else expr
+
+
+def derivative_order(expr: sp.Basic) -> int:
+    if isinstance(expr, sp.Derivative):
+        return int(sum(c for _, c in expr.variable_count))
+    return 0
+
+
+def state_name(expr: sp.Basic) -> str:
+    """Canonical string name: ``x`` for ``x(t)``, ``x_t`` for its derivative, ``x_tt`` ...
+
+    These names are used for CSV/pandas columns and on the command line.
+    """
+    base = base_state(expr)
+    return base.func.__name__ + "_t" * derivative_order(expr)
+
+
+def state_aliases(expr: sp.Basic) -> tuple[str, ...]:
+    """Other accepted spellings of a state name (``x'``, ``x''``, ``Dx``, ``D2x``)."""
+    base = base_state(expr).func.__name__
+    n = derivative_order(expr)
+    if n == 0:
+        return ()
+    return (base + "'" * n, ("D" if n == 1 else f"D{n}") + base)
+
+
+# --------------------------------------------------------------------------- neural terms
+
+
+@dataclasses.dataclass(frozen=True)
+class NeuralSpec:
+    """The architecture of one neural term; hashable, so SymPy can carry it on a function."""
+
+    name: str
+    inputs: tuple[sp.Expr, ...]
+    outputs: int
+    width: int
+    depth: int
+    activation: str
+    final_activation: str = "identity"
+
+
+class Neural:
+    """A neural-network placeholder whose outputs are SymPy expressions.
+
+    Create with `neural`. ``U[k]`` is the applied function ``U_k(inputs...)``; it can
+    appear anywhere in a model's equations.
+    """
+
+    def __init__(self, spec: NeuralSpec):
+        self.spec = spec
+        self._outputs = tuple(
+            sp.Function(f"{spec.name}_{k}", real=True, _symml_neural=spec, _symml_index=k)(*spec.inputs)
+            for k in range(spec.outputs)
+        )
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def inputs(self) -> tuple[sp.Expr, ...]:
+        return self.spec.inputs
+
+    def __getitem__(self, k: int) -> sp.Expr:
+        try:
+            return self._outputs[k]
+        except IndexError:
+            raise IndexError(
+                f"neural term {self.name!r} has {self.spec.outputs} output(s) "
+                f"(indices 0..{self.spec.outputs - 1}); got index {k}"
+            ) from None
+
+    def __iter__(self):
+        return iter(self._outputs)
+
+    def __len__(self) -> int:
+        return self.spec.outputs
+
+    def __repr__(self) -> str:
+        ins = ", ".join(str(i) for i in self.inputs)
+        s = self.spec
+        return (
+            f"Neural({s.name!r}, inputs=[{ins}], outputs={s.outputs}, width={s.width}, "
+            f"depth={s.depth}, activation={s.activation!r})"
+        )
+
+
+def neural(
+    name: str,
+    inputs: list[sp.Expr] | tuple[sp.Expr, ...],
+    outputs: int = 1,
+    width: int = 32,
+    depth: int = 2,
+    activation: str = "tanh",
+    final_activation: str = "identity",
+) -> Neural:
+    """Declare a neural term ``name`` with the given inputs (states, derivative states or ``t``).
+
+    >>> u, v = states("u v")
+    >>> U = neural("U", inputs=[u, v], outputs=2, width=8)
+    >>> U[0]
+    U_0(u(t), v(t))
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"neural term name must be an identifier like 'U', got {name!r}")
+    inputs = tuple(sp.sympify(i) for i in inputs)
+    if not inputs:
+        raise ValueError(f"neural term {name!r} needs at least one input (a state or t)")
+    for i in inputs:
+        if not (i == t or is_state(i) or is_derivative_state(i)):
+            raise ModelError(
+                f"neural term {name!r}: input {i} is not a state, a derivative of a state or t. "
+                "Inputs must be declared with sm.states(...) (or be sm.t)."
+            )
+    if int(outputs) < 1:
+        raise ValueError(f"neural term {name!r}: outputs must be >= 1, got {outputs}")
+    if int(depth) < 0 or int(width) < 1:
+        raise ValueError(f"neural term {name!r}: need depth >= 0 and width >= 1, got {depth}, {width}")
+    for act in (activation, final_activation):
+        if act not in ACTIVATIONS:
+            raise ValueError(f"neural term {name!r}: unknown activation {act!r}; choose one of {ACTIVATIONS}")
+    spec = NeuralSpec(name, inputs, int(outputs), int(width), int(depth), activation, final_activation)
+    return Neural(spec)
+
+
+def is_neural_call(expr: sp.Basic) -> bool:
+    """True for an output ``U_k(...)`` of a neural placeholder."""
+    return isinstance(expr, sp.core.function.AppliedUndef) and hasattr(expr.func, "_symml_neural")
+
+
+def neural_spec(expr: sp.Basic) -> tuple[NeuralSpec, int]:
+    """(spec, output index) of a neural call."""
+    return expr.func._symml_neural, expr.func._symml_index

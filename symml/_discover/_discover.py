@@ -1,0 +1,444 @@
+"""Equation discovery: data -> a symml Model, through the distillation backends.
+
+``sm.discover(data)`` estimates the derivatives of the observed states, builds candidate
+terms from a SymPy library, lets a backend (SINDy by default) choose the equations, and
+returns a `Model` whose constants are new parameters ``c0, c1, ...`` with the
+fitted values as defaults (so ``sm.fit`` can refit them through the solver) and whose
+initial values are those of the first trajectory (so ``sm.simulate`` runs at once).
+
+* First-order systems: every observed state ``x`` gets ``x' = f(states)``.
+* Second-order systems: when a velocity column ``x_t`` is observed along with ``x``, the
+  equation is ``x'' = f(x, x')`` with ``x''`` estimated from ``x_t`` (one derivative);
+  with ``x`` alone, pass ``order=2`` and both ``x'`` and ``x''`` are estimated.
+* Derivatives: ``"weak"`` (integration against test functions instead of differentiation;
+  SINDy only; the default with SINDy, ``"auto"``, because it is by far the most robust to
+  noise), ``"savgol"`` (the default with the other backends), ``"spline"`` or
+  ``"finite_difference"``; see `symml.differentiate`.
+
+Use `discover_system` for everything behind the model: the fitted expression of each
+equation with its scores and sparsity path, and the same equations with plain numbers.
+
+>>> import numpy as np, symml as sm
+>>> from symml.distill.base import round_floats
+>>> data = sm.Dataset.from_model(sm.zoo.lotka_volterra(), ts=np.linspace(0, 10, 501))
+>>> model = sm.discover(data, library="polynomial", degree=2)
+>>> model.params
+(c0, c1, c2, c3)
+>>> from symml._discover._discover import discover_system
+>>> for eq in discover_system(data, library="polynomial", degree=2).equations:
+...     print(eq.lhs, "=", round_floats(eq.rhs, 3))
+Derivative(u(t), t) = -0.9*u(t)*v(t) + 1.3*u(t)
+Derivative(v(t), t) = 1.8*u(t)*v(t) - 0.8*v(t)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from .._data._dataset import Dataset, key_name
+from .._data._derivatives import SavitzkyGolay, Weak, get_method
+from .._declare._model import Model
+from .._declare._symbols import (
+    Parameter,
+    base_state,
+    derivative_order,
+    is_derivative_state,
+    is_state,
+    state_name,
+    t,
+)
+from ..distill.base import Expression, get_backend, parametrize, round_floats
+from ..distill.library import evaluate, make_library
+from ..errors import DataError, SymmlError
+
+
+class DiscoveryError(SymmlError, ValueError):
+    """Options of sm.discover that do not fit together (e.g. the weak form with Operon)."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Discovery:
+    """Everything `discover_system` found.
+
+    Attributes:
+        model: the discovered Model (constants as parameters ``c0, c1, ...`` with defaults).
+        results: ``{highest derivative: Expression}``: each equation's fit, scores and path.
+        inputs: the SymPy inputs of the library (states, then estimated/observed velocities).
+        terms: the library's candidate terms.
+        differentiation: the derivative method used.
+        n_samples: rows of the regression (samples, or test functions for the weak form).
+    """
+
+    model: Model
+    results: Mapping[sp.Expr, Expression]
+    inputs: tuple
+    terms: tuple
+    differentiation: str
+    n_samples: int
+
+    @property
+    def equations(self) -> tuple[sp.Eq, ...]:
+        """The discovered equations with the fitted numbers in place of the parameters."""
+        return tuple(sp.Eq(lhs, res.expr) for lhs, res in self.results.items())
+
+    @property
+    def plain(self) -> Model:
+        """The discovered model with numbers instead of parameters (nothing left to fit)."""
+        values = {p: self.model.defaults[p] for p in self.model.params}
+        return self.model.subs(values)
+
+    def summary(self, digits: int = 6) -> str:
+        """A readable report: each equation, its R², number of terms and selection rule."""
+        lines = [
+            f"Discovered {len(self.results)} equation(s) from {self.n_samples} regression rows "
+            f"(differentiation: {self.differentiation}, backend: "
+            f"{next(iter(self.results.values())).backend}):"
+        ]
+        for lhs, res in self.results.items():
+            lines.append(f"  {lhs} = {round_floats(res.expr, digits)}")
+            lines.append(
+                f"      R2 = {res.r2:.8f}, MSE = {res.mse:.4g}, complexity {res.complexity}, "
+                f"selection {res.selection!r}"
+            )
+        values = ", ".join(f"{p} = {self.model.defaults[p]!r}" for p in self.model.params)
+        lines.append(f"  parameters: {values or 'none'}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary(4)
+
+
+# ----------------------------------------------------------------------------- data -> columns
+
+
+def _as_dataset(data: Any) -> Dataset:
+    if isinstance(data, Dataset):
+        return data
+    if hasattr(data, "columns") and hasattr(data, "to_numpy"):
+        return Dataset.from_pandas(data)
+    raise DataError(
+        f"sm.discover needs a symml Dataset (or a pandas DataFrame with a 't' column), got "
+        f"{type(data).__name__}. Build one with sm.Dataset(t=..., y={{x: values}}) or Dataset.from_csv."
+    )
+
+
+def _columns(data: Dataset) -> tuple[list[sp.Expr], dict[sp.Expr, Any]]:
+    """Base states (in order of appearance) and ``{state or derivative state: data key}``."""
+    parsed: list[tuple[str, int, Any, sp.Expr | None]] = []
+    for key in data.keys:
+        if isinstance(key, str):
+            name, order = key, 0
+            for suffix, k in (("_t", 1), ("'", 1)):
+                if name.endswith(suffix) and len(name) > len(suffix):
+                    name, order = name[: -len(suffix)], k
+            if not name.isidentifier() or name == "t":
+                raise DataError(
+                    f"Column {key!r} is not a usable state name; use identifiers such as 'x' and "
+                    "'x_t' (its velocity)."
+                )
+            parsed.append((name, order, key, None))
+        else:
+            e = sp.sympify(key)
+            if not (is_state(e) or is_derivative_state(e)):
+                raise DataError(
+                    f"Observed key {key} is an expression of the states, not a state; sm.discover "
+                    "needs the states themselves (and optionally their first derivatives)."
+                )
+            parsed.append((base_state(e).func.__name__, derivative_order(e), key, base_state(e)))
+    bases: dict[str, sp.Expr] = {}
+    for name, order, _, st in parsed:
+        if order == 0:
+            bases.setdefault(name, st if st is not None else sp.Function(name, real=True)(t))
+    cols: dict[sp.Expr, Any] = {}
+    for name, order, key, _ in parsed:
+        if order > 1:
+            raise DataError(
+                f"Column {key_name(key)!r} is a derivative of order {order}; give states and velocities only."
+            )
+        if name not in bases:
+            raise DataError(
+                f"Column {key_name(key)!r} is a derivative of {name!r}, but {name!r} itself is not "
+                "observed; add the column or rename it."
+            )
+        s = bases[name] if order == 0 else bases[name].diff(t)
+        if s in cols:
+            raise DataError(f"State {state_name(s)!r} is observed twice (columns {cols[s]!r} and {key!r}).")
+        cols[s] = key
+    return list(bases.values()), cols
+
+
+# ----------------------------------------------------------------------------- the regression
+
+
+def _integrable_terms(terms, velocities: dict) -> dict[int, tuple[sp.Expr, sp.Expr]]:
+    """Library terms ``g(x) x'`` linear in one velocity ``x'`` (a key of ``velocities``,
+    whose value is ``x``) with ``g`` a function of ``x`` alone: ``{index: (x, G)}`` with
+    ``G = ∫ g dx``. In the weak form such a term needs no velocity data at all:
+    ``∫ φ g(x) x' dt = -∫ φ' G(x) dt``."""
+    from ..distill.base import time_budget
+
+    out = {}
+    s = sp.Dummy("s", real=True)
+    for j, term in enumerate(terms):
+        used = [z for z in velocities if term.has(z)]
+        if len(used) != 1:
+            continue
+        z = used[0]
+        b = velocities[z]
+        g = sp.expand(term / z)
+        if g.has(z):
+            continue
+        gs = g.xreplace({b: s})
+        if gs.free_symbols - {s} or gs.atoms(sp.core.function.AppliedUndef) or gs.atoms(sp.Derivative):
+            continue
+        try:
+            with time_budget(2.0):
+                G = sp.integrate(gs, s)
+        except TimeoutError:
+            continue
+        if G.has(sp.Integral) or G.has(sp.Piecewise):
+            continue
+        G = G.xreplace({s: b})
+        try:
+            evaluate([G], [b], np.zeros((1, 1)), check=False)
+        except SymmlError:  # an antiderivative with no JAX translation: keep the plain term
+            continue
+        out[j] = (b, G)
+    return out
+
+
+def _regression(data, bases, cols, orders, method, library_terms_fn):
+    """Inputs, targets (one per base state) and the rows of the regression."""
+    inputs = list(bases) + [b.diff(t) for b in bases if orders[b] == 2]
+    weak = isinstance(method, Weak)
+    pointwise = get_method(method.features) if weak else method
+    X_rows, y_rows, G_rows, first_values = [], {b: [] for b in bases}, [], {}
+    noise_stats = [0.0, 0.0]
+    terms = library_terms_fn(inputs)
+    velocities = {b.diff(t): b for b in bases if orders[b] == 2}
+    by_parts = _integrable_terms(terms, velocities) if weak else {}
+    for si, series in enumerate(data.series):
+        ts = series.t
+        vals: dict[sp.Expr, np.ndarray] = {}
+        target: dict[sp.Expr, tuple[np.ndarray, int]] = {}
+        for b in bases:
+            x = np.asarray(series[cols[b]], dtype=float)
+            if orders[b] == 2 and b.diff(t) in cols:
+                v = np.asarray(series[cols[b.diff(t)]], dtype=float)
+                if weak:
+                    vals[b], vals[b.diff(t)], target[b] = x, v, (v, 1)
+                else:
+                    dx = pointwise.derivatives(ts, x, 0)
+                    dv = pointwise.derivatives(ts, v, 1)
+                    vals[b], vals[b.diff(t)], target[b] = dx[0], dv[0], (dv[1], 0)
+            elif orders[b] == 2:
+                d = pointwise.derivatives(ts, x, 2)
+                if weak:
+                    vals[b], vals[b.diff(t)], target[b] = x, d[1], (x, 2)
+                else:
+                    vals[b], vals[b.diff(t)], target[b] = d[0], d[1], (d[2], 0)
+            else:
+                if weak:
+                    vals[b], target[b] = x, (x, 1)
+                else:
+                    d = pointwise.derivatives(ts, x, 1)
+                    vals[b], target[b] = d[0], (d[1], 0)
+        X = np.column_stack([vals[z] for z in inputs])
+        if si == 0:
+            first_values = {
+                z: float(np.asarray(series[cols[z]])[0]) if z in cols else float(vals[z][0]) for z in inputs
+            }
+        if weak:
+            width = method.width or method.choose_width(ts, [np.asarray(series[k]) for k in cols.values()])
+            V = method.test_functions(ts, max(m for _, m in target.values()), width)
+            Theta = evaluate(terms, inputs, X)
+            rows = V[0] @ Theta
+            for j, (b, antiderivative) in by_parts.items():
+                # ∫ φ g(x) x' dt = -∫ φ' G(x) dt with G' = g: no estimated velocity needed
+                raw = np.asarray(series[cols[b]], dtype=float)[:, None]
+                rows[:, j] = -(V[1] @ evaluate([antiderivative], [b], raw)[:, 0])
+            G_rows.append(rows)
+            for b in bases:
+                f, m = target[b]
+                y_rows[b].append((-1) ** m * (V[m] @ f))
+            # independent rows: participation ratio of the rows' covariance under white noise
+            m = max(m for _, m in target.values())
+            C = V[m] @ V[m].T
+            noise_stats[0] += float(np.trace(C))
+            noise_stats[1] += float(np.sum(C * C))
+        else:
+            X_rows.append(X)
+            for b in bases:
+                y_rows[b].append(target[b][0])
+    Y = {b: np.concatenate(y_rows[b]) for b in bases}
+    if weak:
+        n_eff = noise_stats[0] ** 2 / noise_stats[1] if noise_stats[1] > 0 else None
+        return inputs, terms, None, np.vstack(G_rows), Y, first_values, n_eff
+    return inputs, terms, np.vstack(X_rows), None, Y, first_values, None
+
+
+def discover_system(
+    data: Any,
+    backend: Any = "sindy",
+    library: Any = None,
+    differentiation: Any = "auto",
+    order: int | None = None,
+    *,
+    degree: int = 3,
+    name: str = "discovered",
+    prefix: str = "c",
+    **backend_options: Any,
+) -> Discovery:
+    """Discover equations from ``data``; returns a `Discovery` (model, fits, paths).
+
+    Args:
+        data: a `Dataset` (or DataFrame) observing states by symbol or name;
+            a column ``x_t`` (or ``x.diff(t)``) is the velocity of ``x``.
+        backend: ``"sindy"``, ``"operon"``, ``"pysr"`` or a backend instance.
+        library: SINDy's candidate terms (see `make_library`);
+            default polynomials up to ``degree`` in the states (and velocities).
+        differentiation: ``"auto"`` (the weak form with SINDy, Savitzky–Golay with the other
+            backends), ``"weak"``, ``"savgol"``, ``"spline"``, ``"finite_difference"``, or an
+            object from `symml.differentiate`.
+        order: differential order (1 or 2) of states observed without a velocity column.
+        degree: polynomial degree for the default/named polynomial library.
+        name: the model's name; ``prefix``: the parameters' name prefix (``c0, c1, ...``).
+        backend_options: options for the backend (e.g. ``selection="aic"`` for SINDy).
+    """
+    data = _as_dataset(data)
+    bases, cols = _columns(data)
+    if order is not None and order not in (1, 2):
+        raise DiscoveryError(f"order must be 1 or 2 (or None), got {order!r}.")
+    orders = {b: 2 if (b.diff(t) in cols or order == 2) else 1 for b in bases}
+    engine = _engine(backend, library, degree, backend_options)
+    if isinstance(differentiation, str) and differentiation == "auto":
+        method = Weak() if engine.linear else SavitzkyGolay()
+    else:
+        method = get_method(differentiation)
+    if isinstance(method, Weak) and not engine.linear:
+        raise DiscoveryError(
+            f"The weak form is a linear regression on integrated library terms; backend "
+            f"{engine.name!r} is not linear. Use backend='sindy' with differentiation='weak', or a "
+            "pointwise differentiation ('savgol', 'spline', 'finite_difference') with this backend."
+        )
+    terms_fn = engine.terms if engine.linear else (lambda inputs: [])
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # many small solves: no thread contention
+        inputs, terms, X, G, Y, first, n_eff = _regression(data, bases, cols, orders, method, terms_fn)
+    rows = (G if G is not None else X).shape[0]
+    if engine.linear and rows <= len(terms):
+        raise DataError(
+            f"Only {rows} regression rows for {len(terms)} library terms; give more samples "
+            "(or a smaller library)."
+        )
+    results: dict[sp.Expr, Expression] = {}
+    Theta = G if G is not None else (evaluate(terms, inputs, X) if engine.linear else None)
+    for b in bases:
+        lhs = b.diff(t, orders[b])
+        if engine.linear:
+            results[lhs] = engine.fit_features(Theta, Y[b], terms, inputs, n_effective=n_eff)
+        else:
+            results[lhs] = engine.fit(X, Y[b], inputs)
+    model = _build_model(results, bases, orders, first, name, prefix)
+    return Discovery(
+        model=model,
+        results=results,
+        inputs=tuple(inputs),
+        terms=tuple(terms),
+        differentiation=getattr(method, "name", str(method)),
+        n_samples=rows,
+    )
+
+
+def _engine(backend: Any, library: Any, degree: int, options: dict[str, Any]):
+    engine = get_backend(backend, **options)
+    if engine.linear:
+        explicit = library is not None or (isinstance(backend, str) and "library" not in options)
+        if explicit:
+            engine = dataclasses.replace(engine, library=make_library(library, degree))
+    elif library is not None:
+        raise DiscoveryError(
+            f"library= applies to the sparse-regression backend 'sindy'; backend {engine.name!r} "
+            "searches its own expressions (set its functions instead)."
+        )
+    return engine
+
+
+def discover(
+    data: Any,
+    backend: Any = "sindy",
+    library: Any = None,
+    differentiation: Any = "auto",
+    order: int | None = None,
+    **options: Any,
+) -> Model:
+    """Discover a Model from data (see `discover_system` for the arguments).
+
+    The model's constants are parameters ``c0, c1, ...`` whose defaults are the fitted
+    values; ``discover_system(...).plain`` gives the same model with plain numbers.
+    """
+    return discover_system(data, backend, library, differentiation, order, **options).model
+
+
+def _build_model(results, bases, orders, first, name, prefix) -> Model:
+    taken = {state_name(b) for b in bases}
+    while any(n.startswith(prefix) and n[len(prefix) :].isdigit() for n in taken):
+        prefix = prefix + "_"
+    eqs, defaults, counter = [], {}, [0]
+
+    def make(i):
+        p = Parameter(f"{prefix}{counter[0]}", real=True)
+        counter[0] += 1
+        return p
+
+    for b in bases:
+        lhs = b.diff(t, orders[b])
+        expr, found = parametrize(results[lhs].expr, make)
+        defaults.update(found)
+        eqs.append(sp.Eq(lhs, expr))
+    for z, v in first.items():
+        defaults[z] = v
+    return Model(eqs, defaults=defaults, name=name)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def discover_cli(args: Any) -> int:
+    """``symml discover DATA.csv ...`` (see ``symml discover --help``)."""
+    import sys
+
+    from .._serialize import save
+    from ..distill.library import Polynomial, Trig
+
+    columns = None
+    if getattr(args, "columns", None):
+        columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+    data = Dataset.from_csv(args.data, time=args.time, columns=columns)
+    options: dict[str, Any] = {}
+    if args.backend == "sindy":
+        lib = Polynomial(int(args.degree))
+        options["library"] = lib + Trig() if args.trig else lib
+    elif args.trig or int(args.degree) != 3:
+        print(
+            f"note: --degree and --trig shape SINDy's library; backend {args.backend} ignores them",
+            file=sys.stderr,
+        )
+    found = discover_system(
+        data,
+        backend=args.backend,
+        differentiation=args.differentiation,
+        order=args.order,
+        **options,
+    )
+    print(found.summary())
+    if args.out:
+        save(found.model, args.out)
+        print(f"wrote {args.out}")
+    return 0
