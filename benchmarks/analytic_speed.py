@@ -4,7 +4,7 @@
 
 (a) one trajectory (201 samples on [0, 2.5] s): ``simulate(method="analytic")`` (the compiled
     closed form) against ``simulate(method="numeric")`` (Tsit5, rtol 1e-7, atol 1e-9);
-(b) the range map of PROBLEMS.md §1 on the 100×100 grid v, θ ∈ [5, 85]: the Lambert W closed
+(b) the range map of docs/problems.md §1 on the 100×100 grid v, θ ∈ [5, 85]: the Lambert W closed
     form in one vectorised call against 10,000 numeric solves to the ground-hit event (one
     vmapped ensemble). Both sides get the same inputs: (b1) the grid of speeds and angles (the
     launch velocities, sin and cos, computed inside the timed call on both sides), (b2) the

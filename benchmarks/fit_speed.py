@@ -2,7 +2,7 @@
 
     python benchmarks/fit_speed.py [--repeats 10] [--seeds 5]
 
-The Lotka–Volterra problem of PROBLEMS.md §3: all four rates from 21 samples with 5 % noise,
+The Lotka–Volterra problem of docs/problems.md §3: all four rates from 21 samples with 5 % noise,
 the same data and the same starting point (all rates 1) for both, the same ODE tolerances
 (rtol 1e-8, atol 1e-10) and the same weighted least-squares objective (each state's residuals
 divided by its mean |value|).

@@ -2,7 +2,7 @@
 
     python benchmarks/ude_speed.py [--steps 300] [--repeats 3] [--floor-repeats 2] [--part overhead|floor|all]
 
-The problem is PROBLEMS.md §3: Lotka–Volterra, u' = 1.3 u + U0(u, v), v' = -0.8 v + U1(u, v)
+The problem is docs/problems.md §3: Lotka–Volterra, u' = 1.3 u + U0(u, v), v' = -0.8 v + U1(u, v)
 (the interactions -0.9 u v and +1.8 u v left to a 2->32->32->2 tanh MLP), 21 samples on
 t in [0, 5] with 5 % noise. Every measurement runs in a fresh Python process, so neither side
 profits from the other's compilation caches.
@@ -11,7 +11,7 @@ profits from the other's compilation caches.
     with the same warmup-cosine schedule, Tsit5, rtol 1e-6, atol 1e-8, checkpointed adjoint with
     max_steps 4096 checkpoints): time per step after compilation, compile time, final loss.
     Targets: per-step ratio <= 1.10, compile ratio <= 1.25.
-(b) time to the noise floor: the hand-written schedule of PROBLEMS.md §3 (5000 Adam steps at
+(b) time to the noise floor: the hand-written schedule of docs/problems.md §3 (5000 Adam steps at
     lr 1e-3, then 1000 optax L-BFGS steps, rtol = atol = 1e-6, diffrax's default adjoint)
     against sm.train with its defaults. The noise floor is the MSE of the true solution against
     the noisy data. Reported: seconds until the loss first reaches the floor (including
@@ -77,13 +77,11 @@ def hand_written(steps: int, schedule: str, lbfgs_steps: int, symml_init: bool, 
     t_start = time.perf_counter()
     if symml_init:
         # Identical starting point to sm.train: its initial network and input standardisation.
-        from symml._train._problem import Problem
+        import symml as sm
+        from symml._train import UDEProblem
 
-        sm_problem = Problem(
-            P["ude"], P["data"], params=None, ics=None, learn_ics=False, shooting=None, continuity=0.0,
-            loss="mse", l1=0.0, l2=0.0, solver="tsit5", rtol=RTOL, atol=ATOL, max_steps=MAX_STEPS,
-            adjoint="checkpoint", batch_size=None, standardize=True, key=jax.random.PRNGKey(0),
-        )  # fmt: skip
+        solve = sm.Solve(solver="tsit5", rtol=RTOL, atol=ATOL, max_steps=MAX_STEPS, adjoint="checkpoint")
+        sm_problem = UDEProblem(P["ude"], P["data"], solve=solve, key=jax.random.PRNGKey(0))
         net = sm_problem.networks_of(sm_problem.theta0)["U"]
         mlp, shift, scale = net.mlp, net.in_shift, net.in_scale
         t_start = time.perf_counter()
@@ -196,12 +194,13 @@ def with_symml(steps: int | None, polish: int | None, same_as_hand: bool):
     P = problem()
     kwargs = {}
     if same_as_hand:
-        kwargs = dict(steps=steps, polish=0, rtol=RTOL, atol=ATOL, max_steps=MAX_STEPS)
+        solve = sm.Solve(rtol=RTOL, atol=ATOL, max_steps=MAX_STEPS)
+        kwargs = dict(optimizer=sm.Adam(steps=steps), polish=None, solve=solve)
     else:
         if steps is not None:
-            kwargs["steps"] = steps
+            kwargs["optimizer"] = sm.Adam(steps=steps)
         if polish is not None:
-            kwargs["polish"] = polish
+            kwargs["polish"] = sm.LBFGS(steps=polish)
     jax.block_until_ready(jax.numpy.zeros(1))
     t_start = time.perf_counter()
     trained = sm.train(P["ude"], P["data"], seed=0, verbose=False, **kwargs)
@@ -274,7 +273,7 @@ def main(argv=None):
             ss.append(_child("symml_default", args))
         h, s = hs[0], ss[0]
         floor = h["floor"]
-        print(f"\n(b) PROBLEMS.md §3 to the noise floor ({floor:.5g} = MSE of the truth vs the noisy data),")
+        print(f"\n(b) problems.md §3 to the noise floor ({floor:.5g} = MSE of the truth vs the noisy data),")
         print(f"    best of {args.floor_repeats} fresh processes each; times include compilation")
         print(f"{'':26s}{'hand-written':>24s}{'sm.train':>14s}")
         print(f"{'schedule':26s}{'5000 Adam + 1000 L-BFGS':>24s}{'defaults':>14s}")

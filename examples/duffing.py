@@ -11,7 +11,7 @@
 #
 # A driven Duffing resonator in the rotating frame: the complex amplitude z = a + i b obeys
 # ż = −i(ω₀ − ω(t)) z − (γ/2) z − i ε |z|² z + i f while the drive frequency is swept linearly,
-# ω(t) = ω_start + rate·t (PROBLEMS.md §4). What an experiment records is the response curve:
+# ω(t) = ω_start + rate·t (docs/problems.md §4). What an experiment records is the response curve:
 # the amplitude |z| = √(a² + b²) against the drive frequency. We sweep up (0.9 → 1.1) and down
 # (1.1 → 0.9), add 2 % noise, and recover the resonance frequency ω₀, the linewidth γ and the
 # Kerr coefficient ε from both curves at once.

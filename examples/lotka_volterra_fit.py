@@ -11,7 +11,7 @@
 #
 # u' = α u − β u v,  v' = −γ v + δ u v with α, β, γ, δ = 1.3, 0.9, 0.8, 1.8, sampled on
 # t ∈ [0, 5] every 0.25 (21 points) with 5 % noise, σ = 0.05 × mean of each state
-# (PROBLEMS.md §3). `sm.fit` estimates all four rates through the solver from a start far
+# (docs/problems.md §3). `sm.fit` estimates all four rates through the solver from a start far
 # away (all 1), reports standard errors and 95 % intervals, and — checked over many noise
 # seeds — those intervals contain the truth about 95 % of the time.
 

@@ -10,17 +10,18 @@
 # # Lotka–Volterra universal ODE: keep the physics you trust, learn the rest
 #
 # u' = α u − β u v,  v' = −γ v + δ u v with α, β, γ, δ = 1.3, 0.9, 0.8, 1.8, sampled on
-# t ∈ [0, 5] every 0.25 (21 points) with 5 % noise (PROBLEMS.md §3). We keep the linear terms
+# t ∈ [0, 5] every 0.25 (21 points) with 5 % noise (docs/problems.md §3). We keep the linear terms
 # α u and −γ v, which we trust, and replace both interactions by one small network
 # U(u, v) (2 → 32 → 32 → 2, tanh):
 #
 #     u' = α u + U₀(u, v),    v' = −γ v + U₁(u, v).
 #
-# `sm.train` trains U through the ODE solver (checkpointed adjoint) with its defaults: 100 Adam
-# steps (warmup-cosine schedule) then an L-BFGS polish. The target is the noise floor: the
-# mean squared error of the *true* solution against the noisy data. Then we compare the learned
-# terms with −β u v and δ u v over the region of (u, v) the data visits, and try a second
-# placement of the network, inside a product: v' = −γ v + δ u (v + U₁(u, v)).
+# `sm.train` trains U through the ODE solver (checkpointed adjoint) with its defaults:
+# `sm.Adam(steps=100)` (warmup-cosine schedule), then an L-BFGS polish, `sm.LBFGS(steps=700)`.
+# The target is the noise floor: the mean squared error of the *true* solution against the noisy
+# data. Then we compare the learned terms with −β u v and δ u v over the region of (u, v) the
+# data visits, and try a second placement of the network, inside a product:
+# v' = −γ v + δ u (v + U₁(u, v)).
 
 # %%
 import os
@@ -38,7 +39,8 @@ import symml as sm
 FAST = os.environ.get("SYMML_EXAMPLE_FAST") == "1"
 OUT = os.environ.get("SYMML_EXAMPLE_OUT", os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"))
 os.makedirs(OUT, exist_ok=True)
-STEPS, POLISH = (100, 100) if FAST else (None, None)  # None: sm.train's defaults
+# The two optimiser phases; fast mode shortens the polish, the full run keeps sm.train's defaults.
+PHASES = dict(optimizer=sm.Adam(steps=100), polish=sm.LBFGS(steps=100)) if FAST else {}
 
 # %% [markdown]
 # ## Data and the noise floor
@@ -68,7 +70,7 @@ ude = sm.Model(
 print(ude)
 
 start = time.perf_counter()
-trained = sm.train(ude, data, steps=STEPS, polish=POLISH, seed=0, verbose=not FAST)
+trained = sm.train(ude, data, **PHASES, seed=0, verbose=not FAST)
 wall = time.perf_counter() - start
 h = trained.history
 print(trained.summary())
@@ -89,7 +91,7 @@ ax.figure.savefig(os.path.join(OUT, "lv_ude_history.png"), dpi=120)
 # Along the fitted trajectory (u, v) covers the region the data explores; there the network's
 # outputs should match the terms it replaced. A least-squares fit of U₀ ≈ c₀ u v and
 # U₁ ≈ c₁ u v along the trajectory summarises how close: the hand-written diffrax pipeline of
-# PROBLEMS.md §3 recovered −0.856 and +1.718 (true −0.9 and +1.8) after sparse regression.
+# docs/problems.md §3 recovered −0.856 and +1.718 (true −0.9 and +1.8) after sparse regression.
 
 # %%
 X, Y = trained.network_data(points=400)
@@ -145,7 +147,7 @@ fig.savefig(os.path.join(OUT, "lv_ude_fit.png"), dpi=120)
 #
 # This model is harder to start: with W ≈ 0 the prey grow without predation and δ u v makes the
 # predators explode (v ≈ 1e185 by t = 5), so one solve over the whole series overflows and the
-# loss at the starting weights is infinite. Multiple shooting (`shooting=4`: four segments
+# loss at the starting weights is infinite. Multiple shooting (`sm.Shooting(4)`: four segments
 # starting from the data, joined by a continuity penalty) keeps every solve short; the segments
 # join up as the network learns. It runs with `sm.train`'s default schedule in both modes.
 
@@ -157,7 +159,7 @@ placed = sm.Model(
     name="lv_ude_product",
 )
 print(placed)
-trained2 = sm.train(placed, data, shooting=4, seed=0, verbose=not FAST)
+trained2 = sm.train(placed, data, solve=sm.Shooting(segments=4), seed=0, verbose=not FAST)
 X2, Y2 = trained2.network_data(points=400)
 uv2 = X2[:, 0] * X2[:, 1]
 c0b = float(uv2 @ Y2[:, 0] / (uv2 @ uv2))
@@ -231,11 +233,12 @@ print("saved", os.path.join(OUT, "lv_ude.json"))
 #
 # With its defaults `sm.train` polishes until L-BFGS converges, to a loss *below* the noise
 # floor: the network then also fits part of the noise, and the learned terms wiggle around
-# −β u v and δ u v. `target_loss=floor` stops at the first iterate whose loss reaches the floor
-# (the same run up to that point), which is usually closer to the true interactions.
+# −β u v and δ u v. `loss=sm.Loss(target_loss=floor)` stops at the first iterate whose loss
+# reaches the floor (the same run up to that point), which is usually closer to the true
+# interactions.
 
 # %%
-early = sm.train(ude, data, steps=STEPS, polish=POLISH, target_loss=floor, seed=0, verbose=False)
+early = sm.train(ude, data, **PHASES, loss=sm.Loss(target_loss=floor), seed=0, verbose=False)
 Xe, Ye = early.network_data(points=400)
 uve = Xe[:, 0] * Xe[:, 1]
 

@@ -13,7 +13,7 @@
 # θ'' = −(g/ℓ) θ is only good near the bottom. Here we measure only the angle θ(t) of three
 # large swings (amplitudes up to 160°) with 1 % noise and let sparse regression (SINDy) choose
 # the equation from a library of polynomials in (θ, θ') up to degree 4 plus sin θ
-# (PROBLEMS.md §2). The weak form integrates the data against test functions instead of
+# (docs/problems.md §2). The weak form integrates the data against test functions instead of
 # differentiating it twice, so the noise does no harm.
 #
 # Then we show that the small-angle model is rejected: refitted on the same data it has a

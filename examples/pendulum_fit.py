@@ -10,7 +10,7 @@
 # # Recovering g from a swinging pendulum
 #
 # A pendulum of known length ℓ = 1 m is released from rest at a known angle θ₀ and its angle
-# θ(tᵢ) is sampled with 1 % noise (PROBLEMS.md §2). Which g explains the data, and how sure
+# θ(tᵢ) is sampled with 1 % noise (docs/problems.md §2). Which g explains the data, and how sure
 # are we? `sm.fit` answers through the solver: Levenberg–Marquardt on the residuals of the
 # simulated θ(tᵢ), exact derivatives, standard errors and a 95 % interval from the
 # Gauss–Newton covariance.

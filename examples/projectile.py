@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # The shot put with Stokes drag, in closed form (PROBLEMS.md §1)
+# # The shot put with Stokes drag, in closed form (docs/problems.md §1)
 #
 # m ẍ = −k ẋ,  m ÿ = −k ẏ − m g, launched from the origin with velocity (vₓ, v_y). symml derives
 # the closed forms x(t), y(t), eliminates t to get the path y(x), and finds the range D — "not
@@ -56,7 +56,7 @@ e = sp.exp(-k * t / m)
 x_ref = (m * u / k) * (1 - e)
 y_ref = (m / k) * (w + m * g / k) * (1 - e) - (m * g / k) * t
 assert sp.simplify(sol[x] - x_ref) == 0 and sp.simplify(sol[y] - y_ref) == 0
-print("x(t), y(t) equal the formulas of PROBLEMS.md §1")
+print("x(t), y(t) equal the formulas of docs/problems.md §1")
 
 # %%
 path = sol.eliminate_t(x, y)  # y as a function of x (x stands for its value)
@@ -108,7 +108,7 @@ path_slope = jax.jit(jax.grad(to_jax(path, [x, u, w, k, g, m])))
 
 
 def newton_on_path(v0, theta, kv, x0=20.0):
-    """Newton's method on y(x) = 0 from x0 = 20 (the PROBLEMS.md check), derivative by JAX."""
+    """Newton's method on y(x) = 0 from x0 = 20 (the docs/problems.md check), derivative by JAX."""
     args = (v0 * math.cos(theta), v0 * math.sin(theta), kv, 9.81, 7.26)
     X = x0
     for _ in range(50):
@@ -236,7 +236,7 @@ print(f"v = {v_star:.10f} m/s reaches {d_check:.10f} m at 30° (numeric check)")
 assert abs(d_check - 50.0) < 1e-8
 
 # %% [markdown]
-# ## The inverse problem of PROBLEMS.md §1: which throws reach d = 150 m?
+# ## The inverse problem of docs/problems.md §1: which throws reach d = 150 m?
 #
 # With the "massive drag" k = 1.8 kg/s. Not a function: every speed above a minimum reaches
 # 150 m with a low and a high throw. The lecture's answer, v ≈ 75.3 m/s at θ ≈ 11.9° (from a

@@ -10,7 +10,7 @@
 # # Which throw lands at 150 m? The projectile inverse problem, three ways
 #
 # A shot (m = 7.26 kg) with strong Stokes drag (k = 1.8 kg/s, the "massive drag" variant of
-# PROBLEMS.md §1): m ẍ = −k ẋ, m ÿ = −k ẏ − m g. The range D(v, θ) is where y returns to 0.
+# docs/problems.md §1): m ẍ = −k ẋ, m ÿ = −k ẏ − m g. The range D(v, θ) is where y returns to 0.
 # Which launch speed v and angle θ give D = 150 m? Not a function: a whole curve of (v, θ)
 # reaches 150 m (for each speed above the minimum, a low and a high throw).
 #

@@ -3,6 +3,8 @@
 symml turns on JAX's float64 mode at import (``SYMML_X64=0`` opts out before importing).
 """
 
+# ruff: noqa: I001  (re-exports are grouped by stage, in the order of the chain, not sorted)
+
 import os as _os
 
 import jax as _jax
@@ -10,36 +12,79 @@ import jax as _jax
 if _os.environ.get("SYMML_X64", "1") != "0":
     _jax.config.update("jax_enable_x64", True)
 
-from . import zoo
-from ._analytic._closed_form import AnalyticSolution, NoClosedForm, solve_analytic
-from ._compile._codegen import CompiledFunction, CompiledModel, compile, compile_exprs
-from ._data._dataset import Dataset, Series
-from ._declare._model import Model
-from ._declare._symbols import Neural, Parameter, neural, parameters, states, t
-from ._discover._discover import discover
-from ._fit._fit import FitResult, fit
-from ._fit._inverse import solve_for, solver_fn
-from ._serialize import load, save
-from ._solve._simulate import Event, choose_solver, simulate, stiffness_index
-from ._train._train import Trained, train
-from ._train._trained import TrainingError, TrainingWarning
-from ._trajectory import Trajectory
-from .distill import Distilled, distill
-from .errors import (
-    AlgebraicEquationError,
-    BackendUnavailableError,
-    DataError,
-    DuplicateEquationError,
-    MissingEquationError,
-    MissingValueError,
-    ModelError,
-    NotSolvableError,
-    SolveError,
-    SymmlError,
-    UndeclaredSymbolError,
-    UnknownNameError,
-    UnsupportedFunctionError,
-)
+from . import zoo as zoo
+
+# declare
+from ._declare._symbols import Neural as Neural
+from ._declare._symbols import Parameter as Parameter
+from ._declare._symbols import neural as neural
+from ._declare._symbols import parameters as parameters
+from ._declare._symbols import states as states
+from ._declare._symbols import t as t
+from ._declare._model import Model as Model
+
+# compile
+from ._compile._codegen import CompiledFunction as CompiledFunction
+from ._compile._codegen import CompiledModel as CompiledModel
+from ._compile._codegen import compile as compile
+from ._compile._codegen import compile_exprs as compile_exprs
+from ._compile._functions import register_function as register_function
+
+# solve
+from ._trajectory import Trajectory as Trajectory
+from ._analytic._closed_form import AnalyticSolution as AnalyticSolution
+from ._analytic._bridge import NoClosedForm as NoClosedForm
+from ._analytic._closed_form import solve_analytic as solve_analytic
+from ._declare._event import Event as Event
+from ._solve._stiffness import choose_solver as choose_solver
+from ._solve._simulate import simulate as simulate
+from ._solve._stiffness import stiffness_index as stiffness_index
+
+# data and fits
+from ._data._dataset import Dataset as Dataset
+from ._data._series import Series as Series
+from ._fit._result import FitResult as FitResult
+from ._fit._fit import fit as fit
+from ._fit._inverse import solve_for as solve_for
+from ._solve._solver_fn import solver_fn as solver_fn
+
+# learn
+from ._train import LBFGS as LBFGS
+from ._train import Adam as Adam
+from ._train import AdamW as AdamW
+from ._train import Checkpoint as Checkpoint
+from ._train import Loss as Loss
+from ._train import Optax as Optax
+from ._train import Shooting as Shooting
+from ._train import Solve as Solve
+from ._train import Trained as Trained
+from ._train import TrainingError as TrainingError
+from ._train import TrainingWarning as TrainingWarning
+from ._train import train as train
+
+# equations from networks and data
+from .distill import Distilled as Distilled
+from .distill import distill as distill
+from ._discover._discover import discover as discover
+
+# files
+from ._serialize import load as load
+from ._serialize import save as save
+
+# errors
+from .errors import AlgebraicEquationError as AlgebraicEquationError
+from .errors import BackendUnavailableError as BackendUnavailableError
+from .errors import DataError as DataError
+from .errors import DuplicateEquationError as DuplicateEquationError
+from .errors import MissingEquationError as MissingEquationError
+from .errors import MissingValueError as MissingValueError
+from .errors import ModelError as ModelError
+from .errors import NotSolvableError as NotSolvableError
+from .errors import SolveError as SolveError
+from .errors import SymmlError as SymmlError
+from .errors import UndeclaredSymbolError as UndeclaredSymbolError
+from .errors import UnknownNameError as UnknownNameError
+from .errors import UnsupportedFunctionError as UnsupportedFunctionError
 
 __version__ = "0.1.0"
 
@@ -62,6 +107,14 @@ __all__ = [
     "distill",
     "discover",
     "Trained",
+    "Adam",
+    "AdamW",
+    "LBFGS",
+    "Optax",
+    "Loss",
+    "Solve",
+    "Shooting",
+    "Checkpoint",
     "TrainingError",
     "TrainingWarning",
     "NoClosedForm",
@@ -101,5 +154,6 @@ __all__ = [
     "states",
     "stiffness_index",
     "t",
+    "register_function",
     "zoo",
 ]

@@ -1,7 +1,7 @@
 """Save and load symml objects as JSON, without executing anything from the file.
 
 Expressions are written as explicit trees whose node types come from a fixed whitelist
-(arithmetic, the codegen function table, states, parameters, neural terms); loading rebuilds
+(arithmetic, the SymPy -> JAX function table, states, parameters, neural terms); loading rebuilds
 them node by node. There is no ``eval``, no ``sympify`` of file text and no pickle. Floats are
 stored exactly (mpmath mantissa/exponent for SymPy floats, raw little-endian bytes for arrays),
 so a round trip is bit-exact.
@@ -22,12 +22,26 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from ._compile._codegen import BOOLEANS, FUNCTIONS
-from ._declare._symbols import NeuralSpec, Parameter, is_neural_call, neural_spec, t
+from ._compile._functions import BOOLEANS, FUNCTIONS
+from ._compile._networks import init_network
+from ._data._dataset import Dataset, Series
+from ._declare._model import Model
+from ._declare._symbols import (
+    ACTIVATIONS,
+    Neural,
+    NeuralSpec,
+    Parameter,
+    derivative_order,
+    is_neural_call,
+    neural_spec,
+    t,
+)
 from .errors import SymmlError
 
 FORMAT_VERSION = 1
@@ -103,7 +117,7 @@ def encode_expr(e: Any) -> Any:
         derived = {k: getattr(e, "is_" + k) for k in _ASSUMPTION_KEYS}
         return ["State", e.func.__name__, {k: bool(v) for k, v in derived.items() if v is not None}]
     if isinstance(e, sp.Derivative):
-        return ["Derivative", encode_expr(e.expr), int(sum(c for _, c in e.variable_count))]
+        return ["Derivative", encode_expr(e.expr), derivative_order(e)]
     if isinstance(e, sp.Add):
         return ["Add", [encode_expr(a) for a in e.args]]
     if isinstance(e, sp.Mul):
@@ -111,7 +125,8 @@ def encode_expr(e: Any) -> Any:
     if isinstance(e, sp.Pow):
         return ["Pow", encode_expr(e.base), encode_expr(e.exp)]
     if isinstance(e, sp.Piecewise):
-        return ["Piecewise", [[encode_expr(p.expr), encode_expr(p.cond)] for p in e.args]]
+        # each argument is an (expression, condition) pair
+        return ["Piecewise", [[encode_expr(a) for a in pair.args] for pair in e.args]]
     if type(e) in BOOLEANS:
         return ["Bool", type(e).__name__, [encode_expr(a) for a in e.args]]
     if type(e) in FUNCTIONS:
@@ -148,20 +163,18 @@ def decode_expr(node: Any) -> sp.Basic:
     if kind == "State":
         return sp.Function(_name(rest[0]), **_check_assumptions(rest[1]))(t)
     if kind == "Neural":
-        from ._declare._symbols import Neural
-
         spec = decode_spec(rest[0])
         return Neural(spec)[int(rest[1])]
     if kind == "Derivative":
-        return sp.Derivative(decode_expr(rest[0]), (t, int(rest[1])))
+        return sp.Derivative(decode_value(rest[0]), (t, int(rest[1])))
     if kind == "Add":
-        return sp.Add(*[decode_expr(a) for a in rest[0]])
+        return sp.Add(*[decode_value(a) for a in rest[0]])
     if kind == "Mul":
-        return sp.Mul(*[decode_expr(a) for a in rest[0]])
+        return sp.Mul(*[decode_value(a) for a in rest[0]])
     if kind == "Pow":
-        return sp.Pow(decode_expr(rest[0]), decode_expr(rest[1]))
+        return sp.Pow(decode_value(rest[0]), decode_value(rest[1]))
     if kind == "Piecewise":
-        return sp.Piecewise(*[(decode_expr(a), decode_expr(c)) for a, c in rest[0]])
+        return sp.Piecewise(*[(decode_value(a), decode_expr(c)) for a, c in rest[0]])
     if kind == "Bool":
         if rest[0] not in _BOOLS_BY_NAME:
             raise FileFormatError(f"unknown boolean {rest[0]!r}")
@@ -171,6 +184,14 @@ def decode_expr(node: Any) -> sp.Basic:
             raise FileFormatError(f"unknown function {rest[0]!r} (not in the codegen table)")
         return _FUNCS_BY_NAME[rest[0]](*[decode_expr(a) for a in rest[1]])
     raise FileFormatError(f"unknown expression node {kind!r}")
+
+
+def decode_value(node: Any) -> sp.Expr:
+    """`decode_expr` where a value is needed (an operand, not a condition)."""
+    e = decode_expr(node)
+    if not isinstance(e, sp.Expr):
+        raise FileFormatError(f"expected a value, got the boolean {e} in node {node!r}")
+    return e
 
 
 def _name(s: Any) -> str:
@@ -192,14 +213,12 @@ def encode_spec(spec: NeuralSpec) -> dict:
 
 
 def decode_spec(d: dict) -> NeuralSpec:
-    from ._declare._symbols import ACTIVATIONS
-
     for a in (d["activation"], d.get("final_activation", "identity")):
         if a not in ACTIVATIONS:
             raise FileFormatError(f"unknown activation {a!r}")
     return NeuralSpec(
         _name(d["name"]),
-        tuple(decode_expr(i) for i in d["inputs"]),
+        tuple(decode_value(i) for i in d["inputs"]),
         int(d["outputs"]),
         int(d["width"]),
         int(d["depth"]),
@@ -232,16 +251,11 @@ def decode_array(d: dict) -> np.ndarray:
 
 def encode_module(module: Any) -> list[dict]:
     """The array leaves of an equinox module, in tree order."""
-    import equinox as eqx
-
     return [encode_array(x) for x in jax.tree_util.tree_leaves(eqx.filter(module, eqx.is_array))]
 
 
 def decode_module(skeleton: Any, leaves: list[dict]) -> Any:
     """Put stored leaves into a freshly built module of the same structure."""
-    import equinox as eqx
-    import jax.numpy as jnp
-
     arrays, static = eqx.partition(skeleton, eqx.is_array)
     flat, treedef = jax.tree_util.tree_flatten(arrays)
     if len(flat) != len(leaves):
@@ -260,8 +274,6 @@ def encode_network(net: Any) -> dict:
 
 
 def decode_network(d: dict) -> Any:
-    from ._compile._networks import init_network
-
     spec = decode_spec(d["spec"])
     skeleton = init_network(spec, jax.random.PRNGKey(0))
     return decode_module(skeleton, d["leaves"])
@@ -270,7 +282,15 @@ def decode_network(d: dict) -> Any:
 # ----------------------------------------------------------------------------- models
 
 
-def encode_model(model) -> dict:
+def _decode_symbol(node: Any) -> sp.Symbol:
+    """`decode_expr` where a symbol is needed (a parameter of a model)."""
+    e = decode_expr(node)
+    if not isinstance(e, sp.Symbol):
+        raise FileFormatError(f"expected a parameter symbol, got {e} in node {node!r}")
+    return e
+
+
+def encode_model(model: Model) -> dict:
     return {
         "name": model.name,
         "equations": [[encode_expr(eq.lhs), encode_expr(eq.rhs)] for eq in model.equations],
@@ -280,11 +300,9 @@ def encode_model(model) -> dict:
     }
 
 
-def decode_model(d: dict):
-    from ._declare._model import Model
-
+def decode_model(d: dict) -> Model:
     eqs = [sp.Eq(decode_expr(lhs), decode_expr(rhs), evaluate=False) for lhs, rhs in d["equations"]]
-    params = [decode_expr(p) for p in d.get("params", [])]
+    params = [_decode_symbol(p) for p in d.get("params", [])]
     defaults = {decode_expr(k): float.fromhex(v) for k, v in d.get("defaults", [])}
     networks = {k: decode_network(v) for k, v in d.get("networks", {}).items()}
     return Model(
@@ -313,9 +331,6 @@ def _register_builtin() -> None:
     if _BUILTIN:
         return
     _BUILTIN.append(True)
-    from ._data._dataset import Dataset, Series
-    from ._declare._model import Model
-
     register("model", Model, encode_model, decode_model)
 
     def enc_data(ds):
@@ -381,14 +396,48 @@ def from_json_dict(d: dict) -> Any:
 
 
 def save(obj: Any, path: str | os.PathLike) -> None:
-    """Write ``obj`` (a Model, Dataset, trained or distilled result, ...) to a JSON file."""
+    """Write ``obj`` (a Model, Dataset, trained or distilled result, ...) to a JSON file.
+
+    Args:
+        obj: a `Model`, `Dataset`, `Trained`, `Distilled`, `FitResult` or another registered kind.
+        path: the file to write (overwritten).
+
+    Raises:
+        TypeError: ``obj`` is of a kind symml cannot save (the message lists those it can).
+        FileFormatError: ``obj`` holds an expression outside the whitelist (a dummy symbol, a
+            function with no JAX translation).
+
+    >>> import symml as sm, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "pendulum.json")
+    >>> sm.save(sm.zoo.pendulum(), path)
+    >>> sm.load(path).name
+    'pendulum'
+    """
     d = to_json_dict(obj)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(d, f)
 
 
 def load(path: str | os.PathLike) -> Any:
-    """Read an object written by `save`. Nothing in the file is executed."""
+    """Read an object written by `save`. Nothing in the file is executed.
+
+    Args:
+        path: a file written by `save`.
+
+    Returns:
+        The object, of the kind that was saved (``load(p) == obj`` for a Model).
+
+    Raises:
+        FileFormatError: the file is not JSON, not a symml file, of another format version,
+            or holds a node symml does not know.
+        OSError: the file cannot be read.
+
+    >>> import symml as sm, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "lv.json")
+    >>> sm.save(sm.zoo.lotka_volterra(), path)
+    >>> sorted(str(p) for p in sm.load(path).params)
+    ['alpha', 'beta', 'delta', 'gamma']
+    """
     try:
         with open(path, encoding="utf-8") as f:
             d = json.load(f)

@@ -20,7 +20,7 @@ import sympy as sp
 
 from ._compile._codegen import compile_exprs
 from ._declare._symbols import state_name
-from .errors import UnknownNameError, suggest
+from .errors import SymmlError, UnknownNameError, suggest
 
 
 class Trajectory(eqx.Module):
@@ -84,14 +84,10 @@ class Trajectory(eqx.Module):
         """Evaluate an expression of states, parameters and ``t`` at every sample."""
         try:
             f = compile_exprs(self.model, [expr], networks=self.networks or None, title="observable")
-        except Exception as err:
-            if isinstance(err, UnknownNameError):
-                raise
-            from .errors import SymmlError
-
-            if isinstance(err, SymmlError):
-                raise type(err)(f"Cannot evaluate {expr} on this trajectory: {err}") from None
+        except UnknownNameError:
             raise
+        except SymmlError as err:
+            raise type(err)(f"Cannot evaluate {expr} on this trajectory: {err}") from None
         batch = self.batch_shape
         n = self.y.shape[-2]
         ys = self.y.reshape((-1, n, self.y.shape[-1]))

@@ -1,7 +1,12 @@
 """Exceptions raised by symml.
 
 Every message names what was wrong, what was received and what to do. All of them derive
-from `SymmlError` so that callers can catch the whole family at once.
+from `SymmlError` so that callers can catch the whole family at once, and most also from
+the matching built-in (`ValueError`, `KeyError`, ...) so that generic handlers still work.
+
+>>> import symml as sm
+>>> issubclass(sm.MissingValueError, ValueError)
+True
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ class UnknownNameError(SymmlError, KeyError):
 
 
 class UnsupportedFunctionError(SymmlError, ValueError):
-    """A SymPy function has no JAX translation in the codegen table."""
+    """A SymPy function has no JAX translation in the SymPy -> JAX table (see `register_function`)."""
 
 
 class SolveError(SymmlError, RuntimeError):
@@ -66,7 +71,18 @@ class BackendUnavailableError(SymmlError, ImportError):
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str:
-    """Return a ``" Did you mean ...?"`` hint for ``name`` among ``candidates`` (or "")."""
+    """A ``" Did you mean ...?"`` hint for ``name`` among ``candidates``.
+
+    Args:
+        name: the name that was not found.
+        candidates: the names that exist.
+
+    Returns:
+        The hint, with a leading space, or ``""`` when nothing is close.
+
+    >>> suggest("pendulm", ["pendulum", "projectile"])
+    " Did you mean 'pendulum'?"
+    """
     candidates = list(candidates)
     close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
     if close:

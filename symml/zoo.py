@@ -1,4 +1,5 @@
-"""Reference systems, each a few lines of SymPy with the defaults of PROBLEMS.md.
+"""Reference systems, each a few lines of SymPy with the defaults of the reference problems
+(``docs/problems.md``).
 
 Every function returns a fresh `symml.Model` whose defaults include parameter values
 and initial values, so ``sm.simulate(sm.zoo.lorenz(), t_span=(0, 10))`` just works.
@@ -11,11 +12,13 @@ and initial values, so ``sm.simulate(sm.zoo.lorenz(), t_span=(0, 10))`` just wor
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import sympy as sp
 
 from ._declare._model import Model
 from ._declare._symbols import parameters, states, t
+from .errors import UnknownNameError, suggest
 
 __all__ = [
     "projectile",
@@ -32,7 +35,7 @@ __all__ = [
 
 
 def projectile(drag: str = "stokes", v0: float = 15.0, angle_deg: float = 60.0) -> Model:
-    """Shot put with air drag (PROBLEMS.md §1).
+    """Shot put with air drag (``docs/problems.md`` §1).
 
     * ``drag="stokes"``: m x'' = -k x',  m y'' = -k y' - m g  (k = 0.45 kg/s)
     * ``drag="newton"``: m x'' = -k |v| x', m y'' = -k |v| y' - m g, |v| = sqrt(x'^2 + y'^2)
@@ -41,6 +44,21 @@ def projectile(drag: str = "stokes", v0: float = 15.0, angle_deg: float = 60.0) 
 
     Defaults: m = 7.26 kg, g = 9.81 m/s^2, launch at ``v0`` m/s and ``angle_deg`` degrees
     from the origin.
+
+    Args:
+        drag: ``"stokes"`` (linear), ``"newton"`` (quadratic) or ``"none"``.
+        v0: launch speed in m/s.
+        angle_deg: launch angle above the horizontal, in degrees.
+
+    Returns:
+        The Model ``projectile_{drag}`` with states ``x, y`` (and their velocities).
+
+    Raises:
+        ValueError: ``drag`` is not one of the three choices.
+
+    >>> from symml import zoo
+    >>> zoo.projectile().params
+    (g, k, m)
     """
     x, y = states("x y")
     m, k, g = parameters("m k g", positive=True)
@@ -61,15 +79,28 @@ def projectile(drag: str = "stokes", v0: float = 15.0, angle_deg: float = 60.0) 
     else:
         raise ValueError(f"drag must be 'stokes', 'newton' or 'none', got {drag!r}")
     th = math.radians(angle_deg)
-    defaults = {g: 9.81, x: 0.0, y: 0.0, vx: v0 * math.cos(th), vy: v0 * math.sin(th)}
-    if drag != "none":
+    defaults: dict[sp.Basic, float] = {g: 9.81, x: 0.0, y: 0.0, vx: v0 * math.cos(th), vy: v0 * math.sin(th)}
+    if kval is not None:
         defaults.update({m: 7.26, k: kval})
     return Model(eqs, defaults=defaults, name=f"projectile_{drag}")
 
 
 def pendulum(small_angle: bool = False, theta0: float = 1.0) -> Model:
-    """Pendulum (PROBLEMS.md §2): theta'' + (g/l) sin(theta) = 0, or theta'' + (g/l) theta = 0
-    with ``small_angle=True``. Defaults g = 9.81, l = 1, theta(0) = ``theta0``, theta'(0) = 0."""
+    """Pendulum (``docs/problems.md`` §2): theta'' + (g/l) sin(theta) = 0.
+
+    Defaults g = 9.81, l = 1, theta(0) = ``theta0``, theta'(0) = 0.
+
+    Args:
+        small_angle: use the linearised theta'' + (g/l) theta = 0 instead.
+        theta0: the initial angle in radians.
+
+    Returns:
+        The Model ``pendulum`` (or ``pendulum_small_angle``) with the state ``theta``.
+
+    >>> from symml import zoo
+    >>> list(zoo.pendulum().rhs.values())
+    [Derivative(theta(t), t), -g*sin(theta(t))/l]
+    """
     (theta,) = states("theta")
     g, l = parameters("g l", positive=True)  # noqa: E741
     restoring = theta if small_angle else sp.sin(theta)
@@ -82,8 +113,17 @@ def pendulum(small_angle: bool = False, theta0: float = 1.0) -> Model:
 
 
 def lotka_volterra() -> Model:
-    """Lotka–Volterra (PROBLEMS.md §3): u' = alpha u - beta u v,  v' = -gamma v + delta u v,
-    with alpha, beta, gamma, delta = 1.3, 0.9, 0.8, 1.8 and u(0), v(0) = 0.44249296, 4.6280594."""
+    """Lotka–Volterra (``docs/problems.md`` §3): u' = alpha u - beta u v,  v' = -gamma v + delta u v.
+
+    Defaults alpha, beta, gamma, delta = 1.3, 0.9, 0.8, 1.8 and u(0), v(0) = 0.44249296, 4.6280594.
+
+    Returns:
+        The Model ``lotka_volterra`` with states ``u`` (prey) and ``v`` (predators).
+
+    >>> from symml import zoo
+    >>> zoo.lotka_volterra().states
+    (u(t), v(t))
+    """
     u, v = states("u v")
     a, b, c, d = parameters("alpha beta gamma delta", positive=True)
     return Model(
@@ -94,7 +134,7 @@ def lotka_volterra() -> Model:
 
 
 def duffing(form: str = "real") -> Model:
-    """Duffing oscillator (PROBLEMS.md §4).
+    """Duffing oscillator (``docs/problems.md`` §4).
 
     * ``form="real"``: q'' + gamma q' + omega0^2 q + epsilon q^3 = f cos(omega t), with
       omega0 = 1, gamma = 0.1, epsilon = 0.25, f = 0.3, omega = 1.2, q(0) = q'(0) = 0.
@@ -104,6 +144,19 @@ def duffing(form: str = "real") -> Model:
       a' = c b - (gamma/2) a,  b' = -c a - (gamma/2) b + f,  c = omega0 - omega(t) + epsilon (a^2 + b^2).
       Defaults omega0 = 1, gamma = 0.05, epsilon = 0.02, f = 0.02, omega_start = 0.9,
       rate = 0.001 (a sweep through resonance over t in [0, 200]).
+
+    Args:
+        form: ``"real"`` (second order, driven) or ``"amplitude"`` (the swept complex amplitude).
+
+    Returns:
+        The Model ``duffing`` (state ``q``) or ``duffing_amplitude`` (states ``a, b``).
+
+    Raises:
+        ValueError: ``form`` is not one of the two choices.
+
+    >>> from symml import zoo
+    >>> zoo.duffing("amplitude").states
+    (a(t), b(t))
     """
     if form == "real":
         (q,) = states("q")
@@ -127,8 +180,21 @@ def duffing(form: str = "real") -> Model:
 
 
 def harmonic_oscillator(damping: bool = True, drive: bool = False) -> Model:
-    """m x'' + c x' + k x = F cos(Omega t) (c only with ``damping``, F and Omega only with
-    ``drive``). Defaults m = 1, k = 4, c = 0.4, F = 1, Omega = 1.5, x(0) = 1, x'(0) = 0."""
+    """Harmonic oscillator m x'' + c x' + k x = F cos(Omega t).
+
+    Defaults m = 1, k = 4, c = 0.4, F = 1, Omega = 1.5, x(0) = 1, x'(0) = 0.
+
+    Args:
+        damping: include the damping term c x'.
+        drive: include the drive F cos(Omega t).
+
+    Returns:
+        The Model ``harmonic_oscillator`` with the state ``x``.
+
+    >>> from symml import zoo
+    >>> zoo.harmonic_oscillator(damping=False).params
+    (k, m)
+    """
     (x,) = states("x")
     m, k = parameters("m k", positive=True)
     lhs = m * x.diff(t, 2) + k * x
@@ -146,7 +212,18 @@ def harmonic_oscillator(damping: bool = True, drive: bool = False) -> Model:
 
 
 def van_der_pol(mu: float = 1.0) -> Model:
-    """Van der Pol: x'' - mu (1 - x^2) x' + x = 0; defaults mu, x(0) = 2, x'(0) = 0."""
+    """Van der Pol oscillator x'' - mu (1 - x^2) x' + x = 0, with x(0) = 2, x'(0) = 0.
+
+    Args:
+        mu: the default of the nonlinearity ``mu`` (a parameter of the model).
+
+    Returns:
+        The Model ``van_der_pol`` with the state ``x``.
+
+    >>> from symml import zoo
+    >>> zoo.van_der_pol(mu=2.0).defaults[zoo.van_der_pol().params[0]]
+    2.0
+    """
     (x,) = states("x")
     (m,) = parameters("mu", positive=True)
     eq = sp.Eq(x.diff(t, 2), m * (1 - x**2) * x.diff(t) - x)
@@ -154,8 +231,17 @@ def van_der_pol(mu: float = 1.0) -> Model:
 
 
 def lorenz() -> Model:
-    """Lorenz: x' = sigma (y - x), y' = x (rho - z) - y, z' = x y - beta z with
-    sigma, rho, beta = 10, 28, 8/3 and (x, y, z)(0) = (1, 1, 1)."""
+    """Lorenz system: x' = sigma (y - x), y' = x (rho - z) - y, z' = x y - beta z.
+
+    Defaults sigma, rho, beta = 10, 28, 8/3 and (x, y, z)(0) = (1, 1, 1).
+
+    Returns:
+        The Model ``lorenz`` with states ``x, y, z``.
+
+    >>> from symml import zoo
+    >>> zoo.lorenz().params
+    (beta, rho, sigma)
+    """
     x, y, z = states("x y z")
     s, r, b = parameters("sigma rho beta", positive=True)
     return Model(
@@ -174,11 +260,26 @@ def kepler(eccentricity: float = 0.5) -> Model:
 
     Energy (|q'|^2/2 - mu/|q|) and angular momentum (qx qy' - qy qx') are conserved.
     Defaults mu = 1 and an orbit of the given eccentricity starting at periapsis (1 - e, 0).
+
+    Args:
+        eccentricity: of the default orbit, in [0, 1).
+
+    Returns:
+        The Model ``kepler`` with states ``qx, qy`` (and their velocities).
+
+    Raises:
+        ValueError: ``eccentricity`` is outside [0, 1) (no bound orbit).
+
+    >>> from symml import zoo
+    >>> len(zoo.kepler().states)
+    4
     """
     qx, qy = states("qx qy")
     (mu,) = parameters("mu", positive=True)
     r3 = (qx**2 + qy**2) ** sp.Rational(3, 2)
-    e = eccentricity
+    e = float(eccentricity)
+    if not 0.0 <= e < 1.0:
+        raise ValueError(f"eccentricity must be in [0, 1) for a bound orbit, got {eccentricity!r}")
     return Model(
         [sp.Eq(qx.diff(t, 2), -mu * qx / r3), sp.Eq(qy.diff(t, 2), -mu * qy / r3)],
         defaults={
@@ -205,14 +306,33 @@ _REGISTRY = {
 
 
 def names() -> tuple[str, ...]:
-    """Names of the zoo models (usable on the command line)."""
+    """Names of the zoo models (usable on the command line).
+
+    Returns:
+        The names, in the order of the reference problems.
+
+    >>> names()[-1]
+    'kepler'
+    """
     return tuple(_REGISTRY)
 
 
-def get(name: str, **kwargs) -> Model:
-    """The zoo model called ``name`` (e.g. ``get("projectile", drag="newton")``)."""
-    from .errors import UnknownNameError, suggest
+def get(name: str, **kwargs: Any) -> Model:
+    """The zoo model called ``name``.
 
+    Args:
+        name: one of `names`.
+        **kwargs: the model function's options (``drag="newton"`` for the projectile).
+
+    Returns:
+        A fresh Model.
+
+    Raises:
+        UnknownNameError: no zoo model has this name (the message suggests the closest).
+
+    >>> get("projectile", drag="newton").name
+    'projectile_newton'
+    """
     if name not in _REGISTRY:
         raise UnknownNameError(
             f"No zoo model named {name!r}; available: {', '.join(_REGISTRY)}." + suggest(name, _REGISTRY)

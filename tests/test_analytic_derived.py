@@ -12,7 +12,7 @@ import sympy as sp
 
 import symml as sm
 from symml import t
-from symml._analytic._closed_form import roots, to_jax
+from symml._analytic import roots, to_jax
 
 M, G = 7.26, 9.81
 
@@ -58,7 +58,7 @@ def test_range_equals_a_scipy_root_of_y_of_x_on_a_grid(shot):
                 )
                 worst = max(worst, abs(got - ref) / ref)
     assert worst <= 1e-10
-    # the numbers of PROBLEMS.md
+    # the numbers of docs/problems.md
     vx, vy = 15 * math.cos(math.pi / 3), 15 * math.sin(math.pi / 3)
     assert float(f(vx, vy, G, 0.45, M)) == pytest.approx(17.8800198525094, rel=1e-13)
     assert float(f(vx, vy, G, 1.8, M)) == pytest.approx(13.6065731068121, rel=1e-13)

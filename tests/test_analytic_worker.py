@@ -130,3 +130,39 @@ def test_solve_analytic_reports_a_crashed_worker_and_does_not_cache_it():
     assert info.value.reason == "crashed"
     assert tuple(_odes(damped, _Plain())) not in _GENERAL  # the next call tries again
     assert WORKER.call("ping", (), 60)[0] == "ok"
+
+
+def test_a_task_can_name_a_function_in_a_file_of_the_package(worker):
+    # the child loads the file standalone (SymPy only), as distill's Operon search is loaded
+    from symml._analytic import _structure
+
+    odes = _odes(sm.zoo.lotka_volterra(), _Plain())
+    status, info = worker.call((_structure.__file__, "classify"), (odes, t), 30)
+    assert status == "ok" and info == _structure.classify(odes, t)
+    # the script itself, loaded a second time, shares the child's one budget module
+    status, version = worker.call((_worker._SCRIPT, "ping"), (), 30)
+    assert (status, version) == ("ok", sp.__version__)
+    assert worker.call("shortest", ([sp.sin(t) ** 2 + sp.cos(t) ** 2], 5.0), 10) == ("ok", [1])
+
+
+def test_the_worker_loads_code_only_from_the_package(worker, tmp_path):
+    outside = tmp_path / "evil.py"
+    outside.write_text("def run():\n    return 'ran'\n")
+    status, message = worker.call((str(outside), "run"), (), 10)
+    assert status == "error" and "the worker only loads code from" in message and str(outside) in message
+    assert worker.call("ping", (), 10)[0] == "ok"
+
+
+def test_the_child_imports_only_sympy():
+    # run the script's own module setup in a fresh interpreter: JAX and symml never load
+    code = textwrap.dedent(
+        f"""
+        import runpy, sys
+        runpy.run_path({_worker._SCRIPT!r}, run_name="not_main")
+        heavy = sorted(m for m in ("jax", "numpy", "symml", "pyoperon") if m in sys.modules)
+        print(heavy)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"

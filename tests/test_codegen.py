@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import symml as sm
 from symml import t
-from symml._compile._codegen import FUNCTIONS, build_program, register_function
+from symml._compile import FUNCTIONS, build_program, register_function
 
 a, b = sm.parameters("a b")
 

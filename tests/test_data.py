@@ -7,7 +7,7 @@ import sympy as sp
 
 import symml as sm
 from symml import t
-from symml._data._dataset import key_name
+from symml._data import key_name
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""symml demo: the whole chain on the Lotka–Volterra universal ODE (PROBLEMS.md §3)."""
+"""symml demo: the whole chain on the Lotka–Volterra universal ODE (docs/problems.md §3)."""
 
 import json
 
@@ -9,6 +9,7 @@ from symml.cli import main
 from symml.cli._demo import demo_chain
 
 
+@pytest.mark.slow  # the whole chain (train, distill, refit, extrapolate): a pipeline
 def test_quick_demo_writes_figures_and_numbers(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--out", str(out)]) == 0

@@ -24,7 +24,7 @@ def lv_trained():
         defaults={alpha: 1.3, gamma: 0.8},
         name="lv_ude",
     )
-    trained = sm.train(ude, data, steps=200, polish=500, seed=0, verbose=False)
+    trained = sm.train(ude, data, optimizer=sm.Adam(steps=200), polish=sm.LBFGS(steps=500), verbose=False)
     return lv, U, trained
 
 

@@ -8,9 +8,17 @@ import pytest
 
 import symml
 
-MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(symml.__path__, "symml.") if not m.name.startswith("symml.bench")
-)
+#: Doctests that run a whole pipeline (train a network, distill it): slow, run in CI's slow pass.
+PIPELINES = {"symml.distill.distilled"}
+
+MODULES = [
+    pytest.param(name, marks=pytest.mark.slow) if name in PIPELINES else name
+    for name in sorted(
+        m.name
+        for m in pkgutil.walk_packages(symml.__path__, "symml.")
+        if not m.name.startswith("symml.bench") and not m.name.endswith("__main__")
+    )
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

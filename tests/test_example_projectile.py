@@ -4,6 +4,8 @@ inverse question; figures written."""
 import pytest
 from conftest import run_example
 
+pytestmark = pytest.mark.slow  # runs the whole example script: a pipeline
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):

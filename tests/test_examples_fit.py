@@ -10,6 +10,7 @@ import scipy.special
 from conftest import run_example
 
 
+@pytest.mark.slow  # runs the whole example script: a pipeline
 def test_pendulum_fit(tmp_path):
     ns = run_example("pendulum_fit.py", tmp_path)
     g = ns["g"]

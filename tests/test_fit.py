@@ -14,7 +14,8 @@ import symml as sm
 from symml import t
 
 fitmod = importlib.import_module("symml._fit._fit")
-TS = np.linspace(0, 5, 21)  # PROBLEMS.md §3: t in [0, 5] every 0.25
+artefact_sizes = importlib.import_module("symml._compile._cache").sizes
+TS = np.linspace(0, 5, 21)  # docs/problems.md §3: t in [0, 5] every 0.25
 
 
 @pytest.fixture(scope="module")
@@ -363,14 +364,14 @@ def test_setup_errors_name_the_problem(lv, exact):
 
 def test_new_data_of_the_same_shape_does_not_recompile(lv, exact):
     sm.fit(lv, exact, params={p: 1.0 for p in lv.params})
-    n = len(fitmod._RUNNERS)
-    other = sm.zoo.lotka_volterra()  # equal equations: the compiled program is shared
+    n = artefact_sizes(lv)["fit_runner"]
+    other = sm.zoo.lotka_volterra()  # an equal model: the compiled program is shared
     res = sm.fit(
         other, sm.Dataset.from_model(lv, ts=TS, noise=0.05, seed=7), params={p: 1.2 for p in lv.params}
     )
     assert res.compile_seconds == 0.0
     sm.fit(other, exact, params={p: 1.0 for p in lv.params}, weights="relative", max_iter=50)
-    assert len(fitmod._RUNNERS) == n
+    assert artefact_sizes(other)["fit_runner"] == n
 
 
 def test_plot_trajectory_save_and_load(lv, tmp_path):

@@ -17,7 +17,7 @@ import symml as sm
 inv = importlib.import_module("symml._fit._inverse")
 M, K, G = 7.26, 0.45, 9.81
 TH = math.pi / 3
-D_REF = 17.8800198525094  # PROBLEMS.md §1: v = 15 m/s, 60 degrees, k = 0.45
+D_REF = 17.8800198525094  # docs/problems.md §1: v = 15 m/s, 60 degrees, k = 0.45
 
 
 def range_closed_form(v, th, k=K):

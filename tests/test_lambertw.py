@@ -11,7 +11,7 @@ import scipy.special
 import sympy as sp
 
 import symml as sm  # noqa: F401  (float64)
-from symml._analytic._derived import to_jax
+from symml._analytic import to_jax
 from symml._compile._special import lambertw
 
 E = math.e

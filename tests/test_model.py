@@ -172,3 +172,18 @@ def test_reserved_names():
         sm.parameters("t")
     with pytest.raises(sm.ModelError, match="cannot be called 't'"):
         sm.states("t")
+
+
+def test_strings_are_refused_never_parsed(tmp_path, monkeypatch):
+    # SymPy parses strings with eval: a string equation or substitution must never reach it.
+    monkeypatch.chdir(tmp_path)
+    evil = "__import__('os').system('touch pwned')"
+    with pytest.raises(sm.ModelError, match=r"An equation is the string .*Write it in SymPy instead"):
+        sm.Model([evil])
+    lv = sm.zoo.lotka_volterra()
+    with pytest.raises(sm.ModelError, match=r"The replacement for alpha is the string"):
+        lv.subs({"alpha": evil})
+    with pytest.raises(sm.ModelError, match=r"An equation must be a SymPy expression or a number, got obj"):
+        sm.Model([object()])
+    assert not (tmp_path / "pwned").exists()
+    assert "alpha" not in lv.subs({"alpha": 1.5}).param_names()

@@ -16,6 +16,7 @@ from symml._compile._networks import (
     trainable_filter,
     weight_penalty,
 )
+from symml._train import UDEProblem
 
 t = sm.t
 u, v = sm.states("u v")
@@ -128,8 +129,6 @@ def test_several_networks_with_t_and_derivative_inputs_in_several_equations():
     """Two networks in one model: N(t) inside a product, V(u') in both equations. The compiled
     vector field evaluates them where the placeholders stand; the model stays immutable; sm.train's
     problem standardises each network's inputs to the data range (t included)."""
-    from symml._train._problem import Problem
-
     k = sm.parameters("k", positive=True)[0]
     N = sm.neural("N", inputs=[t], outputs=1, width=5, depth=1)
     V = sm.neural("V", inputs=[u.diff(t)], outputs=1, width=5, depth=2)
@@ -150,7 +149,7 @@ def test_several_networks_with_t_and_derivative_inputs_in_several_equations():
 
     ts = np.linspace(1.0, 3.0, 9)
     data = sm.Dataset(t=ts, y={u: np.sin(ts), v: np.cos(ts), u.diff(t): 2 * np.cos(ts)})
-    problem = Problem(model, data)
+    problem = UDEProblem(model, data)
     start = problem.networks_of(problem.theta0)
     np.testing.assert_allclose(start["N"].in_shift, [2.0], rtol=1e-14)
     np.testing.assert_allclose(start["N"].in_scale, [1.0], rtol=1e-14)

@@ -17,12 +17,12 @@ import pytest
 import sympy as sp
 
 import symml as sm
-from symml._train._problem import Problem
+from symml._train import UDEProblem
 
-train_module = sys.modules["symml._train._train"]
-steps_module = sys.modules["symml._train._step"]
-TrainingError = train_module.TrainingError
-TrainingWarning = train_module.TrainingWarning
+run_module = sys.modules["symml._train._run"]
+steps_module = sys.modules["symml._train._iteration"]
+TrainingError = sm.TrainingError
+TrainingWarning = sm.TrainingWarning
 
 t = sm.t
 u, v = sm.states("u v")
@@ -58,7 +58,9 @@ def _arrays(net):
 
 @pytest.fixture(scope="module")
 def trained(lv_data):
-    return sm.train(UDE, lv_data, steps=300, polish=1000, seed=0, verbose=False)
+    return sm.train(
+        UDE, lv_data, optimizer=sm.Adam(steps=300), polish=sm.LBFGS(steps=1000), seed=0, verbose=False
+    )
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -71,10 +73,8 @@ def _grad_problem(lv_data, adjoint):
         defaults={alpha: 1.3, gamma: 0.8, delta: 1.8},
         name="grad_ude",
     )
-    return Problem(
-        model, lv_data, params=[gamma], learn_ics=[v], adjoint=adjoint, rtol=1e-10, atol=1e-12,
-        key=jax.random.PRNGKey(3),
-    )  # fmt: skip
+    solve = sm.Solve(adjoint=adjoint, rtol=1e-10, atol=1e-12)
+    return UDEProblem(model, lv_data, params=[gamma], learn_ics=[v], solve=solve, key=jax.random.PRNGKey(3))
 
 
 def _flat_gradient(lv_data, adjoint):
@@ -152,7 +152,9 @@ def test_missing_damping_is_learned_with_the_stiffness():
     data = sm.Dataset(t=ts, y={x: xs, x.diff(t): vs})
     D = sm.neural("D", inputs=[x.diff(t)], outputs=1, width=8, depth=1)
     ude = sm.Model([sp.Eq(x.diff(t, 2), -k * x + D[0])], defaults={k: 4.0})
-    result = sm.train(ude, data, params={k: 3.0}, steps=300, polish=300, verbose=False)
+    result = sm.train(
+        ude, data, params={k: 3.0}, optimizer=sm.Adam(steps=300), polish=sm.LBFGS(steps=300), verbose=False
+    )
     grid = np.linspace(vs.min(), vs.max(), 200)[:, None]
     out = np.asarray(result.network("D")(grid))[:, 0]
     err = np.abs(out - (-cc * grid[:, 0])).max()
@@ -163,9 +165,10 @@ def test_missing_damping_is_learned_with_the_stiffness():
 
 
 def test_same_seed_same_result_and_different_seed_differs(lv_data):
-    a = sm.train(UDE, lv_data, steps=30, polish=20, seed=7, verbose=False)
-    b = sm.train(UDE, lv_data, steps=30, polish=20, seed=7, verbose=False)
-    c = sm.train(UDE, lv_data, steps=30, polish=20, seed=8, verbose=False)
+    options = dict(optimizer=sm.Adam(steps=30), polish=sm.LBFGS(steps=20), verbose=False)
+    a = sm.train(UDE, lv_data, seed=7, **options)
+    b = sm.train(UDE, lv_data, seed=7, **options)
+    c = sm.train(UDE, lv_data, seed=8, **options)
     np.testing.assert_array_equal(a.history.loss, b.history.loss)
     wa, wb = _arrays(a.model.networks["U"]), _arrays(b.model.networks["U"])
     assert len(wa) == 7 and all(np.array_equal(p, q) for p, q in zip(wa, wb))
@@ -175,8 +178,11 @@ def test_same_seed_same_result_and_different_seed_differs(lv_data):
 def test_a_second_training_reuses_the_compiled_step(trained, lv_data):
     """New seed, lr, step counts and penalty weights are traced values: no re-tracing."""
     before = steps_module.TRACES["count"]
-    sm.train(UDE, lv_data, steps=5, polish=5, seed=3, lr=3e-3, verbose=False)
-    sm.train(UDE, lv_data, steps=7, polish=3, seed=4, schedule="warmup_cosine", verbose=False)
+    sm.train(
+        UDE, lv_data, optimizer=sm.Adam(steps=5, lr=3e-3), polish=sm.LBFGS(steps=5), seed=3, verbose=False
+    )
+    adam = sm.Adam(steps=7, schedule="warmup_cosine")
+    sm.train(UDE, lv_data, optimizer=adam, polish=sm.LBFGS(steps=3), seed=4, verbose=False)
     assert steps_module.TRACES["count"] == before
 
 
@@ -225,24 +231,24 @@ def test_plot_history(trained, tmp_path):
 def test_checkpoint_and_resume_continue_exactly(lv_data, tmp_path, monkeypatch):
     """A run interrupted after a checkpoint and resumed ends exactly where an uninterrupted
     run ends (same losses, same weights)."""
-    options = dict(steps=40, polish=20, seed=2, verbose=False)
+    options = dict(optimizer=sm.Adam(steps=40), polish=sm.LBFGS(steps=20), seed=2, verbose=False)
     full = sm.train(UDE, lv_data, **options)
     path = tmp_path / "ckpt.json"
-    write = train_module._Run.write_checkpoint
+    write = run_module.Run.write_checkpoint
 
     def crash_after_first(self, carry, result):
         write(self, carry, result)
         raise KeyboardInterrupt  # as if the machine went away right after writing
 
-    monkeypatch.setattr(train_module._Run, "write_checkpoint", crash_after_first)
+    monkeypatch.setattr(run_module.Run, "write_checkpoint", crash_after_first)
     with pytest.raises(KeyboardInterrupt):
-        sm.train(UDE, lv_data, checkpoint=path, checkpoint_every=20, **options)
-    monkeypatch.setattr(train_module._Run, "write_checkpoint", write)
+        sm.train(UDE, lv_data, checkpoint=sm.Checkpoint(path, every=20), **options)
+    monkeypatch.setattr(run_module.Run, "write_checkpoint", write)
     partial = sm.load(path)  # a checkpoint is a loadable result
     assert isinstance(partial, sm.Trained) and len(partial.history) == 20
     with pytest.raises(TrainingError, match="different options"):
-        sm.train(UDE, lv_data, checkpoint=path, resume=True, **{**options, "seed": 5})
-    resumed = sm.train(UDE, lv_data, checkpoint=path, resume=True, **options)
+        sm.train(UDE, lv_data, checkpoint=sm.Checkpoint(path, resume=True), **{**options, "seed": 5})
+    resumed = sm.train(UDE, lv_data, checkpoint=sm.Checkpoint(path, resume=True), **options)
     np.testing.assert_array_equal(resumed.history.loss, full.history.loss)
     wa, wb = _arrays(full.model.networks["U"]), _arrays(resumed.model.networks["U"])
     assert all(np.array_equal(p, q) for p, q in zip(wa, wb))
@@ -253,14 +259,14 @@ def test_checkpoint_and_resume_continue_exactly(lv_data, tmp_path, monkeypatch):
 def test_target_loss_stops_at_the_first_iterate_that_reaches_it(lv_data):
     """Early stopping: the run is the uninterrupted run up to the first loss at or below the
     target, in the Adam phase (then no polish) or in the L-BFGS polish, and returns that point."""
-    options = dict(steps=30, polish=20, seed=7, verbose=False)
+    options = dict(optimizer=sm.Adam(steps=30), polish=sm.LBFGS(steps=20), seed=7, verbose=False)
     full = sm.train(UDE, lv_data, **options)
     h = full.history
     for phase in (0, 1):
         idx = np.flatnonzero(h.phase == phase)
         target = float(h.loss[idx[len(idx) // 2]])
         hit = int(np.flatnonzero(h.loss <= target)[0])
-        early = sm.train(UDE, lv_data, target_loss=target, **options)
+        early = sm.train(UDE, lv_data, loss=sm.Loss(target_loss=target), **options)
         e = early.history
         np.testing.assert_array_equal(e.loss[: hit + 1], h.loss[: hit + 1])
         assert early.loss == h.loss[hit] <= target
@@ -275,17 +281,20 @@ def test_target_loss_stops_at_the_first_iterate_that_reaches_it(lv_data):
 
 def test_learning_rate_schedule_object_matches_the_named_schedule(lv_data):
     """lr may be an optax schedule: a constant one reproduces schedule="constant" exactly."""
-    options = dict(steps=15, polish=3, seed=1, verbose=False)
-    named = sm.train(UDE, lv_data, lr=3e-3, schedule="constant", **options)
-    schedule = sm.train(UDE, lv_data, lr=optax.constant_schedule(3e-3), **options)
+    options = dict(polish=sm.LBFGS(steps=3), seed=1, verbose=False)
+    named = sm.train(UDE, lv_data, optimizer=sm.Adam(steps=15, lr=3e-3, schedule="constant"), **options)
+    schedule = sm.train(
+        UDE, lv_data, optimizer=sm.Adam(steps=15, lr=optax.constant_schedule(3e-3)), **options
+    )
     np.testing.assert_array_equal(named.history.loss, schedule.history.loss)
 
 
 def test_progress_bar_shows_the_loss_and_is_silent_when_not_verbose(lv_data, capsys):
-    sm.train(UDE, lv_data, steps=5, polish=5, seed=0, verbose=True)
+    options = dict(optimizer=sm.Adam(steps=5), polish=sm.LBFGS(steps=5), seed=0)
+    sm.train(UDE, lv_data, verbose=True, **options)
     err = capsys.readouterr().err
     assert "train" in err and "loss=" in err and "10/10" in err
-    sm.train(UDE, lv_data, steps=5, polish=5, seed=0, verbose=False)
+    sm.train(UDE, lv_data, verbose=False, **options)
     assert capsys.readouterr() == ("", "")
 
 
@@ -297,11 +306,11 @@ def test_loss_callable_and_weight_penalties_enter_the_objective_exactly(lv_data)
         return jnp.sum(weights * (pred - target) ** 2) / jnp.sum(weights)
 
     key = jax.random.PRNGKey(0)
-    plain = Problem(UDE, lv_data, key=key)
+    plain = UDEProblem(UDE, lv_data, key=key)
     base = float(plain.loss_function(with_grad=False)(plain.theta0))
-    custom = Problem(UDE, lv_data, loss=mse, key=key)
+    custom = UDEProblem(UDE, lv_data, loss=sm.Loss(mse), key=key)
     assert abs(float(custom.loss_function(with_grad=False)(custom.theta0)) - base) < 1e-13 * base
-    penal = Problem(UDE, lv_data, l1=0.3, l2=0.7, key=key)
+    penal = UDEProblem(UDE, lv_data, loss=sm.Loss(l1=0.3, l2=0.7), key=key)
     ws = [np.asarray(layer.weight) for layer in plain.networks_of(plain.theta0)["U"].mlp.layers]
     extra = sum(0.3 * np.abs(w).sum() + 0.7 * (w * w).sum() for w in ws)
     value = float(penal.loss_function(with_grad=False)(penal.theta0))
@@ -312,11 +321,11 @@ def test_bad_checkpoint_files_are_clear_errors(trained, lv_data, tmp_path):
     garbage = tmp_path / "garbage.json"
     garbage.write_text("{not json")
     with pytest.raises(TrainingError, match="is not a JSON file"):
-        sm.train(UDE, lv_data, checkpoint=garbage, resume=True, verbose=False)
+        sm.train(UDE, lv_data, checkpoint=sm.Checkpoint(garbage, resume=True), verbose=False)
     result = tmp_path / "result.json"
     sm.save(trained, result)  # a result, not a checkpoint
     with pytest.raises(TrainingError, match="not a training checkpoint"):
-        sm.train(UDE, lv_data, checkpoint=result, resume=True, verbose=False)
+        sm.train(UDE, lv_data, checkpoint=sm.Checkpoint(result, resume=True), verbose=False)
 
 
 # ----------------------------------------------------------------------------- failures
@@ -335,7 +344,8 @@ def test_a_diverging_step_is_rejected_and_reported(lv_data):
     (never written), reported as a warning, and the returned parameters have a finite loss."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = sm.train(UDE, lv_data, steps=12, polish=5, lr=50.0, schedule="constant", verbose=False)
+        huge = sm.Adam(steps=12, lr=50.0, schedule="constant")
+        result = sm.train(UDE, lv_data, optimizer=huge, polish=sm.LBFGS(steps=5), verbose=False)
     assert result.history.rejected.size > 0
     assert any(issubclass(w.category, TrainingWarning) and "undone" in str(w.message) for w in caught)
     assert np.isfinite(result.loss)
@@ -346,43 +356,48 @@ def test_a_diverging_step_is_rejected_and_reported(lv_data):
     with pytest.raises(TrainingError, match="consecutive steps gave a NaN/inf") as err:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sm.train(
-                UDE, lv_data, steps=12, polish=5, lr=50.0, schedule="constant", max_rejected=1, verbose=False
-            )
+            huge = sm.Adam(steps=12, lr=50.0, schedule="constant", max_rejected=1)
+            sm.train(UDE, lv_data, optimizer=huge, polish=sm.LBFGS(steps=5), verbose=False)
     assert err.value.trained is not None and np.isfinite(err.value.trained.loss)
 
 
 def test_a_failing_start_is_a_clear_error(lv_data):
     """Initial values so large that the solve overflows: no parameters to fall back on."""
     with pytest.raises(TrainingError, match="NaN/inf at the starting parameters"):
-        sm.train(UDE, lv_data, ics={u: 1e300}, steps=3, polish=5, verbose=False)
+        sm.train(
+            UDE, lv_data, ics={u: 1e300}, optimizer=sm.Adam(steps=3), polish=sm.LBFGS(steps=5), verbose=False
+        )
 
 
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        (dict(optimizer="sgdx"), ValueError, "Unknown optimizer 'sgdx'"),
-        (dict(adjoint="adjoint"), ValueError, "adjoint must be one of"),
-        (dict(loss="mae"), ValueError, "loss must be one of"),
-        (dict(schedule="linear"), ValueError, "Unknown schedule 'linear'"),
-        (dict(lr=-1.0), ValueError, "lr must be a positive number"),
-        (dict(shooting=40), ValueError, "need at least 41 samples"),
-        (dict(shooting=2.5), ValueError, "number of segments"),
-        (dict(resume=True), ValueError, "resume=True needs checkpoint"),
-        (dict(params=[u]), ValueError, "is a state, not a parameter"),
-        (dict(params={"gama": 1.0}), sm.UnknownNameError, "Did you mean 'gamma'"),
-        (dict(learn_ics=[alpha]), ValueError, "learn_ics lists alpha"),
-        (dict(steps=-1), ValueError, "steps and polish must be >= 0"),
-        (dict(batch_size=0), ValueError, "batch_size must be a positive"),
-        (dict(l2=-1.0), ValueError, "l2 must be a finite number >= 0"),
-        (dict(target_loss=-1.0), ValueError, "target_loss must be a positive number"),
-        (dict(loss=lambda p, y, w: (p - y) ** 2), ValueError, "must return a scalar"),
-        (dict(loss=lambda p, y, w: p @ y), ValueError, "loss function failed on arrays of shape"),
+        (lambda: dict(optimizer="sgdx"), ValueError, "Unknown optimizer 'sgdx'"),
+        (lambda: dict(solve=sm.Solve(adjoint="adjoint")), ValueError, "adjoint must be one of"),
+        (lambda: dict(loss="mae"), ValueError, "loss must be one of"),
+        (lambda: dict(optimizer=sm.Adam(schedule="linear")), ValueError, "Unknown schedule 'linear'"),
+        (lambda: dict(optimizer=sm.Adam(lr=-1.0)), ValueError, "lr must be a positive number"),
+        (lambda: dict(solve=sm.Shooting(40)), ValueError, "need at least 41 samples"),
+        (lambda: dict(solve=sm.Shooting(2.5)), ValueError, "number of segments"),
+        (
+            lambda: dict(checkpoint=sm.Checkpoint(None, resume=True)),
+            ValueError,
+            "resume=True needs checkpoint",
+        ),
+        (lambda: dict(params=[u]), ValueError, "is a state, not a parameter"),
+        (lambda: dict(params={"gama": 1.0}), sm.UnknownNameError, "Did you mean 'gamma'"),
+        (lambda: dict(learn_ics=[alpha]), ValueError, "learn_ics lists alpha"),
+        (lambda: dict(optimizer=sm.Adam(steps=-1)), ValueError, "steps and polish must be >= 0"),
+        (lambda: dict(optimizer=sm.Adam(batch_size=0)), ValueError, "batch_size must be a positive"),
+        (lambda: dict(loss=sm.Loss(l2=-1.0)), ValueError, "l2 must be a finite number >= 0"),
+        (lambda: dict(loss=sm.Loss(target_loss=-1.0)), ValueError, "target_loss must be a positive number"),
+        (lambda: dict(loss=lambda p, y, w: (p - y) ** 2), ValueError, "must return a scalar"),
+        (lambda: dict(loss=lambda p, y, w: p @ y), ValueError, "loss function failed on arrays of shape"),
     ],
 )
 def test_bad_options_are_clear_errors(lv_data, kwargs, error, match):
     with pytest.raises(error, match=match):
-        sm.train(UDE, lv_data, verbose=False, **kwargs)
+        sm.train(UDE, lv_data, verbose=False, **kwargs())
 
 
 def test_missing_initial_value_of_a_hidden_state_is_a_clear_error():

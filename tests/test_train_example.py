@@ -1,5 +1,5 @@
 """examples/lotka_volterra_ude.py in fast mode: the universal ODE reaches the noise floor of
-PROBLEMS.md §3, its learned terms follow -beta u v and delta u v, figures and the result are written."""
+docs/problems.md §3, its learned terms follow -beta u v and delta u v, figures and the result are written."""
 
 import numpy as np
 import pytest

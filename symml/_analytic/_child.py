@@ -9,14 +9,22 @@ the task's overall deadline aborts everything.
 Verification substitutes a candidate into its equations: zero after ``expand``/``simplify``
 (``"symbolic"``), or, when simplification is inconclusive, zero to 1e-10 at random points in
 30-digit arithmetic (``"numeric"``).
+
+Tasks are named either by a key of the script's ``TASKS`` table or by ``(path, function)``: a
+function in another file of the symml package, loaded standalone by `load_file` (no package
+import, so nothing but what that file imports itself; distill's Operon search is one).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import os
 import random
 import signal
+import sys
 import time
+from typing import Any
 
 import sympy as sp
 
@@ -82,7 +90,7 @@ def remaining() -> float:
     return min(_DEADLINES) - time.monotonic() if _DEADLINES else float("inf")
 
 
-def attempt(seconds: float, fn, *args, **kwargs):
+def attempt(seconds: float, fn, *args, **kwargs) -> tuple[bool, Any]:
     """``(True, fn(*args))``, or ``(False, reason)`` if ``fn`` raised or its own share of time ran
     out; re-raises `Timeout` when an enclosing deadline has passed."""
     now = time.monotonic()
@@ -186,6 +194,70 @@ def _all_simplify_to_zero(diffs) -> bool:
     return all(sp.simplify(d) == 0 for d in diffs)
 
 
+#: Expressions larger than this (operation count) are not simplified (it would not finish).
+TIDY_LIMIT = 400
+#: At most this many seconds of ``simplify`` per expression (cosmetic; often it never ends).
+TIDY_MAX = 1.0
+
+
+def tidy(e, seconds: float):
+    """``simplify`` within ``seconds`` (at most TIDY_MAX) when that makes the expression no larger."""
+    if sp.count_ops(e) > TIDY_LIMIT:
+        return e
+    ok, s = attempt(min(seconds, TIDY_MAX), sp.simplify, e)
+    if ok and sp.count_ops(s) <= sp.count_ops(e):
+        return s
+    return e
+
+
+# ----------------------------------------------------------------------------- loading files
+
+# The worker's script registers this module as ``sys.modules["_symml_child"]``: the files it
+# loads standalone (`load_file`) find it there instead of importing the package (which
+# imports JAX).
+
+#: The symml package directory: the only place `load_file` loads code from.
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+
+
+def load_file(path: str):
+    """The module in ``path`` (a ``.py`` file inside the symml package), loaded standalone once.
+
+    Raises:
+        ValueError: ``path`` is not a Python file of the symml package.
+    """
+    full = os.path.realpath(path)
+    if not (full.endswith(".py") and os.path.commonpath([PACKAGE_DIR, full]) == PACKAGE_DIR):
+        raise ValueError(f"the worker only loads code from {PACKAGE_DIR}; got {path!r}")
+    rel = os.path.relpath(full, PACKAGE_DIR)[:-3]
+    name = "_symml_file_" + rel.replace(os.sep, "_")
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, full)
+        if spec is None or spec.loader is None:
+            raise ValueError(f"the worker cannot load {path!r} as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]
+
+
+def sibling(name: str):
+    """The module ``name`` of this directory (e.g. ``"_structure"``), loaded by `load_file`."""
+    return load_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py"))
+
+
+def resolve(tasks, name):
+    """The function a task names: ``tasks[name]``, or ``function`` of ``(path, function)``."""
+    if isinstance(name, tuple):
+        path, function = name
+        return getattr(load_file(path), function)
+    return tasks[name]
+
+
 def enable_timers() -> None:
     """Install the alarm handler (the worker's main thread only)."""
     global _TIMERS
@@ -207,7 +279,7 @@ def run_task(tasks, name, args, budget):
     clear()
     try:
         with limit(budget):
-            return "ok", tasks[name](*args)
+            return "ok", resolve(tasks, name)(*args)
     except Timeout:
         return "timeout", f"ran out of its {budget:g} s budget"
     except NoMethod as err:
@@ -222,8 +294,6 @@ def run_task(tasks, name, args, budget):
 
 def serve(tasks) -> None:
     """The worker loop: read ``(task, args, budget)`` from stdin, write ``(status, payload)``."""
-    import os
-    import sys
     import threading
     from multiprocessing.connection import Connection
 

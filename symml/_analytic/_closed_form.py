@@ -20,28 +20,32 @@ theta_0*cos(sqrt(g)*t/sqrt(l))
 (2, 2)
 
 Derived quantities (eliminating ``t``, solving a solution for a time or a quantity in closed
-form, compiling any closed form to JAX) are in `symml.derived` and re-exported here.
+form, compiling any closed form to JAX) are in `symml._analytic._derived` and re-exported here.
 """
 
 from __future__ import annotations
 
 import time
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from .._compile._codegen import Program, build_program
+from .._compile._cache import artefact, peek
+from .._declare._bind import stack
 from .._declare._model import Model
 from .._declare._symbols import base_state, derivative_order, state_name, t
-from ..errors import MissingValueError, SymmlError, UnknownNameError, suggest
+from .._trajectory import Trajectory
+from ..errors import MissingValueError, UnknownNameError, suggest
+from . import _derived
 from . import _routes as _symbolic
-from ._worker import WORKER
+from ._bridge import NoClosedForm, _call, _odes, _Plain
+from ._derived import ExprFunction, eliminate_t, roots, to_jax
+from ._evaluate import ClosedForm
 
 __all__ = [
     "NoClosedForm",
@@ -53,6 +57,10 @@ __all__ = [
     "roots",
     "to_jax",
     "ExprFunction",
+    "ClosedForm",
+    "structure",
+    "FlowRecord",
+    "flow_record",
 ]
 
 #: Seconds of SymPy work ``simulate(method="auto")`` may spend on a model (once: the outcome
@@ -60,85 +68,6 @@ __all__ = [
 AUTO_TIMEOUT = 2.0
 #: Seconds ``simulate(method="analytic")`` may spend finding the closed form.
 ANALYTIC_TIMEOUT = 10.0
-
-_FAILURES = {
-    "no_method": "no method applies",
-    "timeout": "timed out",
-    "unverified": "could not be verified",
-    "error": "SymPy failed",
-    "crashed": "the symbolic worker died",
-    "unsupported": "not compilable to JAX",
-}
-
-
-class NoClosedForm(SymmlError):
-    """No closed form was found (no method applies, timed out, or not verified).
-
-    ``reason`` is one of ``"no_method"``, ``"timeout"``, ``"unverified"``, ``"error"``,
-    ``"crashed"`` (the worker process died; not cached, the next call tries again) or
-    ``"unsupported"`` (found, but uses a function without a JAX translation).
-    """
-
-    def __init__(self, message: str, reason: str = "no_method"):
-        super().__init__(message)
-        self.reason = reason
-
-
-# ----------------------------------------------------------------------------- plain SymPy
-
-
-def _assumptions(sym: sp.Symbol) -> dict:
-    orig = getattr(sym, "_assumptions_orig", None)
-    return dict(orig if orig is not None else sym.assumptions0)
-
-
-class _Plain:
-    """Maps symml's Symbol subclasses (Parameter) to plain SymPy symbols and back, so that
-    only plain SymPy objects cross the pipe to the worker (which never imports symml)."""
-
-    def __init__(self) -> None:
-        self.back: dict[sp.Symbol, sp.Symbol] = {}
-
-    def to(self, expr):
-        e = sp.sympify(expr)
-        rep = {}
-        for s in e.free_symbols:
-            if type(s) is not sp.Symbol and isinstance(s, sp.Symbol) and not isinstance(s, sp.Dummy):
-                p = sp.Symbol(s.name, **_assumptions(s))
-                rep[s] = p
-                self.back[p] = s
-        return e.xreplace(rep) if rep else e
-
-    def restore(self, obj):
-        if isinstance(obj, sp.Basic):
-            return obj.xreplace(self.back) if self.back else obj
-        if isinstance(obj, dict):
-            return {self.restore(k): self.restore(v) for k, v in obj.items()}
-        if isinstance(obj, (list, tuple)):
-            return type(obj)(self.restore(v) for v in obj)
-        return obj
-
-
-def _odes(model: Model, plain: _Plain):
-    """``[(x, n, rhs)]``: each base state's highest derivative, in plain SymPy."""
-    out = []
-    for s in model.states:
-        if derivative_order(s) == 0:
-            n = model.order[s]
-            top = s if n == 1 else sp.Derivative(s, (t, n - 1))
-            out.append((s, n, plain.to(model.rhs[top])))
-    return out
-
-
-def _call(task: str, args: tuple, budget: float, what: str):
-    """Run a worker task; raise `NoClosedForm` on any failure."""
-    if budget <= 0:
-        raise NoClosedForm(f"{what}: timed out (no time left in the budget)", "timeout")
-    status, payload = WORKER.call(task, args, budget)
-    if status == "ok":
-        return payload
-    raise NoClosedForm(f"{what}: {_FAILURES.get(status, status)} ({payload})", status)
-
 
 # ----------------------------------------------------------------------------- general solution
 
@@ -181,10 +110,34 @@ def _general_solution(model: Model, budget: float):
             _remember(_GENERAL, key, (err.reason, str(err).split(": ", 1)[-1], budget))
         raise
     _remember(_GENERAL, key, ("ok", payload, budget))
-    flows = model._cache.get("analytic_flow")
-    if flows is not None:  # an earlier failure (e.g. a shorter budget) no longer holds
-        flows["failure"] = None
+    record = peek(model, "structure", "flow_record")
+    if record is not None:  # an earlier failure (e.g. a shorter budget) no longer holds
+        record.failure = None
     return payload, plain, odes
+
+
+class FlowRecord:
+    """What ``simulate(method="auto")`` learnt about a model's closed form, kept in the artefact
+    cache: the last failure as ``(message, reason, budget it was given)`` (no exception object:
+    its traceback would hold the model alive), how many flow maps were built, and whether the
+    model is autonomous (one flow for every initial time; ``None`` until known)."""
+
+    __slots__ = ("failure", "built", "autonomous")
+
+    def __init__(self) -> None:
+        self.failure: tuple[str, str, float] | None = None
+        self.built = 0
+        self.autonomous: bool | None = None
+
+    def error(self) -> NoClosedForm:
+        """The recorded failure as a fresh `NoClosedForm`."""
+        message, reason, _ = self.failure or ("no closed form recorded", "no_method", 0.0)
+        return NoClosedForm(message, reason)
+
+
+def flow_record(model: Model) -> FlowRecord:
+    """The `FlowRecord` of ``model`` (a new, empty one the first time)."""
+    return artefact(model, "structure", "flow_record", FlowRecord)
 
 
 def structure(model: Model) -> dict:
@@ -197,68 +150,7 @@ def structure(model: Model) -> dict:
     >>> structure(sm.zoo.pendulum())["linear"]
     False
     """
-    info = model._cache.get("analytic_structure")
-    if info is None:
-        info = _symbolic.classify(_odes(model, _Plain()), t)
-        model._cache["analytic_structure"] = info
-    return info
-
-
-# ----------------------------------------------------------------------------- JAX evaluation
-
-_I = sp.Symbol("_symml_imaginary_unit")
-
-
-def _needs_complex(exprs) -> bool:
-    """True when a closed form may pass through complex values for real inputs (for example
-    ``sqrt(c**2 - 4*k*m)`` in an underdamped oscillator): it is then evaluated in complex
-    arithmetic and its real part returned."""
-    for e in exprs:
-        if e.has(sp.I):
-            return True
-        for p in e.atoms(sp.Pow):
-            if not p.exp.is_integer and p.base.is_nonnegative is not True:
-                return True
-        for f in e.atoms(sp.log):
-            if f.args[0].is_positive is not True:
-                return True
-    return False
-
-
-class ClosedForm(eqx.Module):
-    """Compiled closed forms ``f(t, p) -> array(len(exprs))`` (``p`` in ``symbols`` order).
-
-    Expressions that may be complex in between (see `_needs_complex`) are evaluated in
-    complex arithmetic; the real part is returned.
-    """
-
-    program: Program = eqx.field(static=True)
-    symbols: tuple = eqx.field(static=True)
-    complex_mode: bool = eqx.field(static=True)
-
-    @classmethod
-    def build(
-        cls, exprs: Sequence[sp.Expr], symbols: Sequence[sp.Symbol], complex_mode=None, title="closed_form"
-    ):
-        exprs = [sp.sympify(e) for e in exprs]
-        cm = _needs_complex(exprs) if complex_mode is None else bool(complex_mode)
-        params = list(symbols)
-        if cm:
-            exprs = [e.xreplace({sp.I: _I}) for e in exprs]
-            params.append(_I)
-        program = build_program(exprs, (), params, title)
-        return cls(program, tuple(symbols), cm)
-
-    def __call__(self, t_, p):
-        dtype = jnp.result_type(float)
-        p = jnp.asarray(p, dtype)
-        if self.complex_mode:
-            cdtype = jnp.result_type(dtype, jnp.complex64)
-            p = jnp.concatenate([p.astype(cdtype), jnp.ones((1,), cdtype) * 1j])
-        outs = self.program.run(t_, jnp.zeros((0,), dtype), p, {})
-        if self.complex_mode:
-            outs = [jnp.real(o) for o in outs]
-        return jnp.stack([jnp.broadcast_to(jnp.asarray(o, dtype), jnp.shape(t_)) for o in outs])
+    return artefact(model, "structure", "classify", lambda: _symbolic.classify(_odes(model, _Plain()), t))
 
 
 # ----------------------------------------------------------------------------- the solution
@@ -282,9 +174,9 @@ class AnalyticSolution:
             initial values, constants), sorted by name.
     """
 
-    __slots__ = ("model", "exprs", "constants", "ics", "t0", "method", "verified", "symbols", "_cache")
+    __slots__ = ("model", "exprs", "constants", "ics", "t0", "method", "verified", "symbols", "_evaluator")
 
-    def __init__(self, model, exprs, *, constants=(), ics=None, t0=0, method="", verified="symbolic"):
+    def __init__(self, model, exprs, *, constants=(), ics=None, t0: Any = 0, method="", verified="symbolic"):
         set_ = object.__setattr__
         set_(self, "model", model)
         set_(self, "exprs", types.MappingProxyType(dict(exprs)))
@@ -298,7 +190,7 @@ class AnalyticSolution:
             free |= e.free_symbols
         free.discard(t)
         set_(self, "symbols", tuple(sorted(free, key=lambda s: s.name)))
-        set_(self, "_cache", {})
+        set_(self, "_evaluator", None)
 
     def __setattr__(self, key, value):
         raise AttributeError(f"AnalyticSolution is immutable (tried to set {key})")
@@ -355,14 +247,14 @@ class AnalyticSolution:
         return vals
 
     # ------------------------------------------------------------------ evaluation
-    def _compiled(self) -> tuple[ClosedForm, tuple[sp.Symbol, ...]]:
-        got = self._cache.get("compiled")
+    def _compiled(self) -> tuple[ClosedForm, tuple[sp.Symbol, ...], Any]:
+        # Compiled on first evaluation, then kept on this (otherwise immutable) solution.
+        got = self._evaluator
         if got is None:
             syms = tuple(dict.fromkeys(list(self.model.params) + list(self.symbols)))
             cf = ClosedForm.build([self.exprs[s] for s in self.model.states], syms, title=self.model.name)
-            runner = jax.jit(_evaluate, static_argnums=(0,))
-            got = (cf, syms, runner)
-            self._cache["compiled"] = got
+            got = (cf, syms, jax.jit(_evaluate, static_argnums=(0,)))
+            object.__setattr__(self, "_evaluator", got)
         return got
 
     def trajectory(self, ts, params: Mapping[Any, Any] | None = None):
@@ -372,12 +264,9 @@ class AnalyticSolution:
         ``params`` binds parameters, symbolic initial values and constants by symbol or name
         (model defaults fill the rest); arrays of length N give an ensemble of N.
         """
-        from .._solve._simulate import _stack
-        from .._trajectory import Trajectory
-
         cf, syms, runner = self._compiled()
         vals = self.values(params)
-        P, batch = _stack([vals[s] for s in syms])
+        P, batch = stack([vals[s] for s in syms])
         ts = jnp.asarray(ts, dtype=jnp.result_type(float))
         if ts.ndim != 1:
             raise ValueError(f"ts must be a 1-D array of times, got shape {ts.shape}")
@@ -409,25 +298,19 @@ class AnalyticSolution:
     # ------------------------------------------------------------------ derived quantities
     def eliminate_t(self, x, y, timeout: float = 10.0) -> sp.Expr:
         """``y`` as a function of ``x`` (the state ``x`` stands for its value); see
-        `symml.derived.eliminate_t`."""
-        from ._derived import eliminate_t
-
-        return eliminate_t(self, x, y, timeout=timeout)
+        `symml._analytic.eliminate_t`."""
+        return _derived.eliminate_t(self, x, y, timeout=timeout)
 
     def when(
         self, expr, value=0, *, timeout: float = 10.0, at=None, exclude_t0: bool = True
     ) -> list[sp.Expr]:
         """Closed-form times at which ``expr`` (of states, parameters, t) equals ``value``;
-        see `symml.derived.when`."""
-        from ._derived import when
-
-        return when(self, expr, value, timeout=timeout, at=at, exclude_t0=exclude_t0)
+        see `symml._analytic.when`."""
+        return _derived.when(self, expr, value, timeout=timeout, at=at, exclude_t0=exclude_t0)
 
     def at(self, time_, timeout: float = 5.0) -> dict[sp.Expr, sp.Expr]:
         """``{state: closed form at t = time_}`` (simplified within ``timeout``)."""
-        from ._derived import at
-
-        return at(self, time_, timeout=timeout)
+        return _derived.at(self, time_, timeout=timeout)
 
     # ------------------------------------------------------------------ printing
     def latex(self) -> str:
@@ -575,8 +458,3 @@ def solve_analytic(
         method=payload["route"],
         verified=verified,
     )
-
-
-# Derived quantities live in their own module; re-exported here (imported last: derived.py
-# builds on the names above).
-from ._derived import ExprFunction, eliminate_t, roots, to_jax  # noqa: E402

@@ -1,7 +1,8 @@
 """Derived quantities of closed forms: eliminating ``t``, closed-form roots (event times,
-ranges, inverse questions), and compiling any SymPy expression to a vectorised JAX function.
+ranges, inverse questions), each under the symbolic worker's time budget. Formulas compile to
+vectorised JAX functions with `to_jax` (`symml._analytic._evaluate`, re-exported here).
 
-The projectile of PROBLEMS.md §1, end to end:
+The projectile of docs/problems.md §1, end to end:
 
 >>> import sympy as sp, symml as sm
 >>> proj = sm.zoo.projectile()
@@ -23,127 +24,37 @@ from __future__ import annotations
 import cmath
 import random
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 
-import equinox as eqx
-import jax.numpy as jnp
 import sympy as sp
 
-from .._compile._codegen import Program, _label, build_program
 from .._declare._symbols import state_name, t
-from ..errors import MissingValueError
 from . import _child as _sympy_support
-from ._closed_form import AnalyticSolution, NoClosedForm, _call, _Plain
+from ._bridge import NoClosedForm, _call, _Plain
+from ._evaluate import ExprFunction, to_jax
 
-__all__ = ["ExprFunction", "to_jax", "eliminate_t", "roots", "when", "at"]
-
-_I = sp.Symbol("_symml_imaginary_unit")
-
-
-# ----------------------------------------------------------------------------- compiling
+__all__ = ["ExprFunction", "to_jax", "eliminate_t", "roots", "when", "at", "Solution"]
 
 
-class ExprFunction(eqx.Module):
-    """SymPy expression(s) compiled to JAX: ``f(*values)`` evaluates elementwise with NumPy
-    broadcasting (one vectorised call for a whole grid), under ``jit``, ``vmap`` and ``grad``.
+class Solution(Protocol):
+    """What derived quantities read from a closed-form solution (`symml.AnalyticSolution`).
 
-    ``values`` follow `args` (also accepted by name as keywords). A list of expressions
-    returns an array with a leading axis of that length.
+    A structural type, so that this module needs nothing from `symml._analytic._closed_form`,
+    which builds its methods (``sol.when``, ``sol.eliminate_t``) on this module.
     """
 
-    program: Program = eqx.field(static=True)
-    args: tuple = eqx.field(static=True)
-    single: bool = eqx.field(static=True)
-    complex_mode: bool = eqx.field(static=True)
+    model: Any
+    exprs: Mapping[Any, sp.Expr]
+    symbols: tuple[sp.Symbol, ...]
+    t0: sp.Expr
 
-    def __call__(self, *values, **named):
-        vals = list(values)
-        if len(vals) > len(self.args):
-            raise TypeError(f"expected {len(self.args)} values ({self._names()}), got {len(vals)}")
-        names = [_arg_name(a) for a in self.args]
-        for name in names[len(vals) :]:
-            if name not in named:
-                raise MissingValueError(f"No value for {name!r}; the arguments are ({self._names()}).")
-            vals.append(named.pop(name))
-        if named:
-            raise TypeError(f"unexpected argument(s) {sorted(named)}; the arguments are ({self._names()}).")
-        dtype = jnp.result_type(float)
-        arrays = [jnp.asarray(v, dtype) for v in vals]
-        shape = jnp.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
-        if self.complex_mode:
-            cdtype = jnp.result_type(dtype, jnp.complex64)
-            arrays = [a.astype(cdtype) for a in arrays] + [jnp.asarray(1j, cdtype)]
-        outs = self.program.run(jnp.zeros((), dtype), jnp.zeros((0,), dtype), tuple(arrays), {})
-        outs = [
-            jnp.broadcast_to(jnp.real(o) if self.complex_mode else jnp.asarray(o, dtype), shape) for o in outs
-        ]
-        return outs[0] if self.single else jnp.stack(outs)
-
-    def _names(self) -> str:
-        return ", ".join(_arg_name(a) for a in self.args)
-
-    @property
-    def source(self) -> str:
-        """The generated program as readable Python (never executed)."""
-        return self.program.source()
-
-
-def _arg_name(a) -> str:
-    return state_name(a) if isinstance(a, (sp.Derivative, sp.core.function.AppliedUndef)) else str(a)
-
-
-def to_jax(expr, args: Sequence[Any], *, complex_mode: bool = False, title: str = "f") -> ExprFunction:
-    """Compile ``expr`` (or a list of expressions) of ``args`` to an `ExprFunction`.
-
-    ``args`` are symbols, states (``x`` stands for its value) or ``t``. Functions go through
-    the codegen table (``symml.codegen.FUNCTIONS``, which includes Lambert W on both real
-    branches). With ``complex_mode=True`` the evaluation is complex and the real part is
-    returned (for formulas such as ``sqrt(c**2 - 4*k*m)`` that are real overall).
-
-    >>> import sympy as sp
-    >>> a, b = sp.symbols("a b")
-    >>> f = to_jax(sp.LambertW(a) + b**2, [a, b])
-    >>> f(jnp.array([0.0, 1.0]), 2.0).tolist()
-    [4.0, 4.567143290409784]
-    """
-    single = not isinstance(expr, (list, tuple))
-    exprs = [sp.sympify(e) for e in ([expr] if single else expr)]
-    exprs = [e.lhs - e.rhs if isinstance(e, sp.Equality) else e for e in exprs]
-    args = tuple(sp.sympify(a) for a in args)
-    placeholders, rep = [], {}
-    used = set()
-    for a in args:
-        if not isinstance(a, (sp.Symbol, sp.Derivative, sp.core.function.AppliedUndef)):
-            raise TypeError(f"to_jax: argument {a} is not a symbol, a state or t")
-        name = _label(_arg_name(a))
-        while name in used:
-            name += "_"
-        used.add(name)
-        ph = sp.Dummy(name, real=True)  # unique: never confused with a symbol left in expr
-        placeholders.append(ph)
-        rep[a] = ph
-    out = [e.xreplace(rep) for e in exprs]
-    leftover = set()
-    for e in out:
-        leftover |= {s for s in e.free_symbols if s not in placeholders}
-        leftover |= {f for f in e.atoms(sp.core.function.AppliedUndef)}
-    if leftover:
-        raise MissingValueError(
-            f"to_jax: the expression depends on {', '.join(sorted(map(str, leftover)))}, which are not "
-            f"among the arguments ({', '.join(map(str, args))}). Add them to args or substitute values."
-        )
-    params = list(placeholders)
-    if complex_mode:
-        out = [e.xreplace({sp.I: _I}) for e in out]
-        params.append(_I)
-    program = build_program(out, (), params, title)
-    return ExprFunction(program, args, single, bool(complex_mode))
+    def _resolve(self, key: Any) -> sp.Symbol: ...
 
 
 # ----------------------------------------------------------------------------- sample values
 
 
-def _sample_values(sol: AnalyticSolution | None, symbols, at: Mapping[Any, Any] | None) -> dict:
+def _sample_values(sol: Solution | None, symbols, at: Mapping[Any, Any] | None) -> dict:
     """Values for screening candidate roots: ``at``, then the model's defaults, then
     deterministic draws that respect each symbol's assumptions (positive -> [0.5, 2])."""
     vals: dict = {}
@@ -197,7 +108,7 @@ def roots(
     exclude: Sequence[Any] = (),
     at: Mapping[Any, Any] | None = None,
     real: bool = True,
-    _sol: AnalyticSolution | None = None,
+    _sol: Solution | None = None,
 ) -> list[sp.Expr]:
     """Closed-form solutions of ``expr = 0`` (or an ``Eq``) for ``unknown``.
 
@@ -210,7 +121,7 @@ def roots(
     """
     e = sp.sympify(expr)
     if isinstance(e, sp.Equality):
-        e = e.lhs - e.rhs
+        e = cast(sp.Expr, e.lhs) - cast(sp.Expr, e.rhs)
     unknown = sp.sympify(unknown)
     U = sp.Symbol("_symml_unknown", real=True)
     e = e.xreplace({unknown: U})
@@ -234,7 +145,7 @@ def roots(
         if not _ok(z) or (real and abs(z.imag) > 1e-9 * (1 + abs(z.real))):
             continue
         res = _num(e, {**vals, U: z.real if real else z})
-        scale = 1 + sum(abs(_num(a, {**vals, U: z.real})) for a in sp.Add.make_args(e))
+        scale = 1 + sum(abs(_num(a, {**vals, U: z.real})) for a in sp.Add.make_args(cast(sp.Expr, e)))
         if not _ok(res) or abs(res) > 1e-8 * scale:
             continue
         if any(_ok(x) and abs(z - x) <= 1e-8 * (1 + abs(x)) for x in exc):
@@ -263,12 +174,12 @@ def _show(vals) -> str:
 # ----------------------------------------------------------------------------- on solutions
 
 
-def _on_solution(sol: AnalyticSolution, expr) -> sp.Expr:
+def _on_solution(sol: Solution, expr) -> sp.Expr:
     return sp.sympify(expr).xreplace(dict(sol.exprs))
 
 
 def when(
-    sol: AnalyticSolution,
+    sol: Solution,
     expr,
     value=0,
     *,
@@ -293,7 +204,7 @@ def when(
     return out
 
 
-def at(sol: AnalyticSolution, time_, timeout: float = 5.0) -> dict:
+def at(sol: Solution, time_, timeout: float = 5.0) -> dict:
     """``{state: closed form at t = time_}``, simplified within ``timeout`` seconds."""
     plain = _Plain()
     keys = list(sol.model.states)
@@ -305,7 +216,7 @@ def at(sol: AnalyticSolution, time_, timeout: float = 5.0) -> dict:
     return dict(zip(keys, (plain.restore(e) for e in exprs)))
 
 
-def eliminate_t(sol: AnalyticSolution, x, y, timeout: float = 10.0) -> sp.Expr:
+def eliminate_t(sol: Solution, x, y, timeout: float = 10.0) -> sp.Expr:
     """``y`` as a closed-form function of ``x`` along the solution (t eliminated); the state
     ``x`` in the result stands for its value, so ``traj[path]`` or ``path.subs(x, 3.0)`` work.
 

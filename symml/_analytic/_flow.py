@@ -3,9 +3,10 @@
 When ``simulate(method="auto" | "analytic")`` finds a closed form for a model, the general
 solution is solved once for *symbolic* initial values ``y0`` (at ``t = 0`` for an autonomous
 model, whose flow then serves every ``t0``; at the concrete ``t0`` for a model driven by an
-explicit ``t``), compiled to JAX and cached on the model. Every later call, with numbers,
-ensembles or tracers for ``ics`` and ``params``, is one jitted evaluation. Terminal events are
-located on the closed form (bracketing on a uniform grid, then bisection to round-off); the
+explicit ``t``), compiled to JAX and kept in the artefact cache (`symml._compile._cache`).
+Every later call, with numbers, ensembles or tracers for ``ics`` and ``params``, is one jitted
+evaluation. Terminal events are located on the closed form (bracketing on a uniform grid, then
+bisection to round-off); the
 derivative of the event time comes from the implicit function theorem.
 
 >>> import symml as sm
@@ -19,20 +20,27 @@ derivative of the event time comes from the implicit function theorem.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
+from .._compile._binding import bind
+from .._compile._cache import artefact, peek
 from .._compile._codegen import compile_exprs
+from .._declare._bind import batch_shape, pack, save_grid, stack_members
+from .._declare._event import Event
 from .._declare._model import Model
 from .._declare._symbols import t
-from .._solve._simulate import Event, _batch_shape, _pack, bind_ics, bind_params, save_grid
 from .._trajectory import Trajectory
 from ..errors import SymmlError
 from . import _closed_form as analytic
-from ._closed_form import ClosedForm, NoClosedForm, _call, _general_solution, _with_derivatives, structure
+from ._bridge import NoClosedForm, _call
+from ._closed_form import _general_solution, _with_derivatives, flow_record, structure
+from ._evaluate import ClosedForm
 
 __all__ = ["closed_form_trajectory", "flow_map", "EVENT_GRID"]
 
@@ -40,14 +48,13 @@ __all__ = ["closed_form_trajectory", "flow_map", "EVENT_GRID"]
 class _Flow:
     """The closed form with symbolic initial values ``y0``, compiled: ``states(t) =
     F(t - t0, y0, p)`` for an autonomous model (one flow serves every ``t0``), ``F(t, y0, p)``
-    with ``t0`` fixed for a driven one (one flow per initial time)."""
+    with ``t0`` fixed for a driven one (one flow per initial time). It holds no reference to
+    the model, whose artefact it is."""
 
-    def __init__(self, model: Model, cf: ClosedForm, autonomous: bool, method: str):
-        self.model = model
+    def __init__(self, cf: ClosedForm, autonomous: bool, method: str):
         self.cf = cf
         self.autonomous = autonomous
         self.method = method
-        self.runners: dict = {}
 
 
 def _exact(value: float) -> sp.Expr:
@@ -67,14 +74,16 @@ def _build_flow(model: Model, budget: float, t0_key) -> _Flow:
     exprs = _with_derivatives(model, got["exprs"])
     symbols = [plain.to(p) for p in model.params] + ic_syms
     cf = ClosedForm.build([exprs[s] for s in model.states], symbols, title=f"{model.name}_closed_form")
-    return _Flow(model, cf, autonomous, payload["route"])
+    return _Flow(cf, autonomous, payload["route"])
 
 
-def _flow_for(model: Model, required: bool, t0) -> _Flow | None:
-    """The compiled flow, ``None`` (auto: fall back to numeric) or raise (``required``)."""
+def _flow_for(model: Model, required: bool, t0) -> tuple[_Flow | None, Any]:
+    """``(flow, key)``: the compiled flow and its key, ``(None, None)`` (auto: fall back to
+    numeric) or raise (``required``)."""
     budget = analytic.ANALYTIC_TIMEOUT if required else analytic.AUTO_TIMEOUT
-    rec = model._cache.setdefault("analytic_flow", {"failure": None, "flows": {}})
-    if structure(model)["autonomous"]:
+    record = flow_record(model)
+    record.autonomous = bool(structure(model)["autonomous"])
+    if record.autonomous:
         key = None
     elif isinstance(t0, jax.core.Tracer):
         err = NoClosedForm(
@@ -84,54 +93,61 @@ def _flow_for(model: Model, required: bool, t0) -> _Flow | None:
         )
         if required:
             raise err
-        return None
+        return None, None
     else:
         key = float(np.asarray(t0))
-    flow = rec["flows"].get(key)
+    flow = peek(model, "flow", ("flow", key))
     if flow is not None:
-        return flow
-    failure = rec["failure"]
-    if failure is not None and failure[1] >= budget:
+        return flow, key
+    if record.failure is not None and record.failure[2] >= budget:
         if required:
-            raise failure[0]
-        return None
+            raise record.error()
+        return None, None
     if not required:
         reason = _auto_precheck(model)
         if reason is not None:
             # Recorded at the auto budget only: a later method="analytic" call still tries.
-            rec["failure"] = (NoClosedForm(f"model {model.name!r}: {reason}"), budget)
-            return None
+            record.failure = (f"model {model.name!r}: {reason}", "no_method", budget)
+            return None, None
     try:
-        flow = _build_flow(model, budget, key)
+        flow = artefact(model, "flow", ("flow", key), lambda: _build_flow(model, budget, key))
     except NoClosedForm as err:
-        rec["failure"] = (err, budget)
-        if required:
-            raise
-        return None
+        return _flow_failed(record, err, budget, required)
     except SymmlError as err:  # found, but not compilable (a function without a JAX translation)
         err = NoClosedForm(f"model {model.name!r}: the closed form is not compilable: {err}", "unsupported")
-        rec["failure"] = (err, float("inf"))
-        if required:
-            raise err from None
-        return None
-    if len(rec["flows"]) >= 16:  # driven models: one flow per initial time
-        rec["flows"].pop(next(iter(rec["flows"])))
-    rec["flows"][key] = flow
-    return flow
+        return _flow_failed(record, err, float("inf"), required)
+    record.built += 1
+    return flow, key
 
 
-def flow_map(model: Model, t0: float = 0.0, *, required: bool = False):
+def _flow_failed(record, err: NoClosedForm, budget: float, required: bool) -> tuple[None, None]:
+    record.failure = (str(err), err.reason, budget)
+    if required:
+        raise err.with_traceback(None) from None
+    return None, None
+
+
+def flow_map(model: Model, t0: float = 0.0, *, required: bool = False) -> tuple[ClosedForm, bool] | None:
     """The cached, compiled flow of ``model`` (what ``simulate`` evaluates), or ``None``.
 
-    Returns ``(cf, autonomous)``: ``cf(tau, jnp.concatenate([p, y0]))`` gives every state
-    (``model.states`` order) from parameters ``p`` (``model.params`` order) and initial values
-    ``y0`` (``model.states`` order) at ``t0``, with ``tau = t - t0`` when ``autonomous`` and
-    ``tau = t`` otherwise (a driven model's flow is built for that ``t0``). ``required=False``
-    applies the ``method="auto"`` rules (linear models, `symml._analytic._closed_form.AUTO_TIMEOUT`);
-    ``required=True`` tries any model within `symml._analytic._closed_form.ANALYTIC_TIMEOUT` and raises
-    `NoClosedForm` on failure.
+    Args:
+        model: a `symml.Model`.
+        t0: the initial time (it matters for a driven model only).
+        required: ``False`` applies the ``method="auto"`` rules (linear models,
+            `symml._analytic.AUTO_TIMEOUT`); ``True`` tries any model within
+            `symml._analytic.ANALYTIC_TIMEOUT`.
+
+    Returns:
+        ``(cf, autonomous)``: ``cf(tau, jnp.concatenate([p, y0]))`` gives every state
+        (``model.states`` order) from parameters ``p`` (``model.params`` order) and initial values
+        ``y0`` (``model.states`` order) at ``t0``, with ``tau = t - t0`` when ``autonomous`` and
+        ``tau = t`` otherwise (a driven model's flow is built for that ``t0``). ``None`` when
+        there is none and ``required`` is false.
+
+    Raises:
+        NoClosedForm: ``required`` and no closed form was found.
     """
-    flow = _flow_for(model, required, t0)
+    flow, _ = _flow_for(model, required, t0)
     return None if flow is None else (flow.cf, flow.autonomous)
 
 
@@ -147,28 +163,36 @@ def _auto_precheck(model: Model) -> str | None:
 
 def closed_form_trajectory(
     model: Model, ics=None, t_span=None, saveat=None, params=None, *, event=None, required: bool = False
-):
+) -> Trajectory | None:
     """``simulate`` through the closed form: a Trajectory with ``method="analytic"``, or ``None``
-    when there is none (``required=False``; ``simulate(method="auto")`` then solves numerically)
-    or `NoClosedForm` (``required=True``)."""
-    rec = model._cache.get("analytic_flow")
-    if not required and rec is not None and rec["failure"] is not None and not rec["flows"]:
+    when there is none (``required=False``; ``simulate(method="auto")`` then solves numerically).
+
+    Raises:
+        NoClosedForm: ``required`` and no closed form was found.
+        TypeError: ``event`` is not an `symml.Event`.
+    """
+    record = peek(model, "structure", "flow_record")
+    if not required and record is not None and record.failure is not None and not record.built:
         return None  # known to have no closed form: skip the binding work on this hot path
-    pvals = bind_params(model, params)
-    yvals = bind_ics(model, ics)
-    batch = _batch_shape(pvals, yvals)
+    pvals, yvals = bind(model, params, ics)
+    batch = batch_shape(pvals, yvals)
     if event is not None and not isinstance(event, Event):
         raise TypeError(f"event must be sm.Event(expr, direction=...), got {type(event).__name__}")
     t0, t1, n_save, ts_arg = save_grid(t_span, saveat)
-    flow = _flow_for(model, required, t0)
-    if flow is None:
-        return None
-    key = (event, n_save, batch)
-    runner = flow.runners.get(key)
+    runner = None
+    if record is not None and record.autonomous:  # the hot path: one lookup
+        runner = peek(model, "flow_runner", (None, event, n_save, batch))
     if runner is None:
-        runner = _make_runner(flow, event, n_save, batch)
-        flow.runners[key] = runner
-    ys, ev_t, ev_y, ts, p = runner(_pack(yvals), _pack(pvals), _pack([t0, t1]), ts_arg)
+        flow, key = _flow_for(model, required, t0)
+        if flow is None:
+            return None
+        runner = artefact(
+            model,
+            "flow_runner",
+            (key, event, n_save, batch),
+            lambda: _make_runner(model, flow, event, n_save, batch),
+        )
+    ys, ev_t, ev_y, ts, p = runner(pack(yvals), pack(pvals), pack([t0, t1]), ts_arg)
     return Trajectory(
         t=ts, y=ys, p=p, event_time=ev_t, event_state=ev_y, num_steps=None, model=model, method="analytic"
     )
@@ -178,8 +202,8 @@ def closed_form_trajectory(
 EVENT_GRID = 1024
 
 
-def _make_runner(flow: _Flow, event, n_save, batch):
-    model = flow.model
+def _make_runner(model: Model, flow: _Flow, event, n_save, batch):
+    # An artefact of the model: it closes over what it compiled, never the model itself.
     cf = flow.cf
     ev_prog = compile_exprs(model, [event.expr], title="event").program if event is not None else None
     direction = event.direction if event is not None else None
@@ -188,11 +212,8 @@ def _make_runner(flow: _Flow, event, n_save, batch):
     def run(yvals, pvals, scalars, ts):
         dtype = jnp.result_type(float)
         t0, t1 = (jnp.asarray(s, dtype) for s in scalars)
-        y0 = jnp.stack([jnp.broadcast_to(jnp.asarray(v, dtype), batch) for v in yvals], -1)
-        if len(pvals):
-            p = jnp.stack([jnp.broadcast_to(jnp.asarray(v, dtype), batch) for v in pvals], -1)
-        else:
-            p = jnp.zeros(batch + (0,), dtype)
+        y0 = stack_members(yvals, batch, dtype)
+        p = stack_members(pvals, batch, dtype)
         if ts is None:
             ts = jnp.linspace(t0, t1, n_save, dtype=dtype)
 
@@ -205,9 +226,10 @@ def _make_runner(flow: _Flow, event, n_save, batch):
             ys = jax.vmap(state_at)(ts)
             if ev_prog is None:
                 return ys, None, None
+            prog = ev_prog
 
             def g(tt):
-                return ev_prog.run(tt, state_at(tt), p_, {})[0]
+                return prog.run(tt, state_at(tt), p_, {})[0]
 
             t_ev = _event_time(g, t0, t1, direction)
             y_ev = state_at(t_ev)

@@ -1,14 +1,16 @@
-"""SymPy-only algorithms behind `symml.analytic`, and the loop of the worker process.
+"""Closed-form routes: the SymPy-only algorithms behind `symml.solve_analytic`.
 
-This file imports nothing but the standard library and SymPy: `symml._worker` runs it as
-a standalone script in a child process (so that the child starts in well under a second and
-never imports JAX), sends it tasks over a pipe and kills it when a budget runs out. Every
-task runs under the budgets of `symml._analytic._child`, so that a slow route (``dsolve``
-on a coupled system, ``simplify``) gives way to the next one within the same budget.
+Tasks ``general_solution`` (the general solution of a system, block by block) and
+``apply_ics`` (its integration constants fixed by initial values) run inside the symbolic
+worker's child process (`symml._analytic._worker`), which loads this file standalone from
+its script `symml._analytic._tasks`: it imports nothing but the standard library, SymPy and
+`symml._analytic._child` (the budgets and verification). Every route runs under those
+budgets, so that a slow route (``dsolve`` on a coupled system, ``simplify``) gives way to
+the next one within the same budget.
 
-Tasks (see `TASKS`) take and return plain SymPy objects: symbols, applied undefined
-functions of ``t`` and numbers. Failures are reported as ``("no_method" | "unverified" |
-"timeout" | "error", message)``.
+Tasks take and return plain SymPy objects: symbols, applied undefined functions of ``t`` and
+numbers. Failures are reported as ``("no_method" | "unverified" | "timeout" | "error",
+message)``.
 """
 
 from __future__ import annotations
@@ -22,142 +24,28 @@ if __name__ == "__main__":
     _here = _os.path.dirname(_os.path.abspath(__file__))
     _sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or _os.curdir) != _here]
 
-import re
+import sys
+from typing import TYPE_CHECKING, Any, cast
 
 import sympy as sp
 from sympy.solvers.solveset import NonlinearError
 
 if __package__:
     from . import _child as support
-else:  # the worker's script: load the sibling file itself (never the package, which imports JAX)
-    import importlib.util
-    import os
-    import sys
+    from . import _structure
+else:  # loaded standalone by the worker's script, which has registered `_child` first
+    support = sys.modules["_symml_child"]
+    _structure = support.sibling("_structure")
 
-    _spec = importlib.util.spec_from_file_location(
-        "_symml_sympy_support", os.path.join(os.path.dirname(os.path.abspath(__file__)), "_child.py")
-    )
-    support = importlib.util.module_from_spec(_spec)
-    sys.modules[_spec.name] = support
-    _spec.loader.exec_module(support)
+if TYPE_CHECKING:  # for annotations only: at run time `Constants` comes from `_structure` above
+    from ._structure import Constants as _ConstantsType
+
+# the structural helpers, also read from here by `symml.solve_analytic` and the tests
+D, first_order, components = _structure.D, _structure.first_order, _structure.components
+classify, Constants = _structure.classify, _structure.Constants
 
 NoMethod, Unverified = support.NoMethod, support.Unverified
-attempt, remaining, is_zero = support.attempt, support.remaining, support.is_zero
-
-# ----------------------------------------------------------------------------- structure
-
-
-def D(f, n: int, t):
-    """``f`` differentiated ``n`` times (``f`` itself for ``n = 0``)."""
-    return f if n == 0 else sp.Derivative(f, (t, n))
-
-
-def first_order(odes, t):
-    """``(Y, A, forcing, linear, constant)`` of ``Y' = A Y + forcing(t)`` for the states of
-    ``odes`` (a list of ``(x, n, rhs)`` meaning ``x^(n) = rhs``)."""
-    Y = [D(b, j, t) for b, n, _ in odes for j in range(n)]
-    F = []
-    for b, n, rhs in odes:
-        F += [D(b, j + 1, t) for j in range(n - 1)] + [rhs]
-    z = [sp.Symbol(f"_z{i}") for i in range(len(Y))]
-    fwd = dict(zip(Y, z))
-    Fz = sp.Matrix([f.xreplace(fwd) for f in F])
-    A = Fz.jacobian(z)
-    linear = not any(a.has(*z) for a in A)
-    constant = linear and not any(a.has(t) for a in A)
-    forcing = Fz.xreplace({s: 0 for s in z}) if linear else None
-    return Y, A, forcing, linear, constant
-
-
-def components(odes, t):
-    """Strongly connected components of the base states' dependencies, dependencies first."""
-    bases = [b for b, _, _ in odes]
-    deps = {}
-    for b, _, rhs in odes:
-        funcs = {f for f in rhs.atoms(sp.core.function.AppliedUndef) if f.args == (t,)}
-        deps[b] = [c for c in bases if c in funcs and c != b]
-    index, low, stack, on, out = {}, {}, [], set(), []
-    counter = [0]
-
-    def visit(v):
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on.add(v)
-        for w in deps[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            out.append([b for b in bases if b in comp])
-
-    for b in bases:
-        if b not in index:
-            visit(b)
-    return out
-
-
-def classify(odes, t) -> dict:
-    """Cheap structural facts used to skip hopeless attempts."""
-    _, _, _, linear, constant = first_order(odes, t)
-    comps = components(odes, t)
-    return {
-        "linear": linear,
-        "constant": constant,
-        "components": [len(c) for c in comps],
-        "order": max(n for _, n, _ in odes),
-        "autonomous": _autonomous(odes, t),
-    }
-
-
-def _autonomous(odes, t) -> bool:
-    """No explicit ``t`` (states ``x(t)`` replaced by symbols first)."""
-    funcs = {f for _, _, rhs in odes for f in rhs.atoms(sp.core.function.AppliedUndef)}
-    derivs = {d for _, _, rhs in odes for d in rhs.atoms(sp.Derivative)}
-    rep = {f: sp.Symbol(f"_a{i}") for i, f in enumerate(sorted(derivs | funcs, key=str))}
-    return not any(rhs.xreplace(rep).has(t) for _, _, rhs in odes)
-
-
-# ----------------------------------------------------------------------------- constants
-
-_CONST = re.compile(r"^C\d+$")
-
-
-class Constants:
-    """Fresh integration constants ``C1, C2, ...`` avoiding names already in use."""
-
-    def __init__(self, taken):
-        self.taken = {str(s) for s in taken}
-        self.n = 0
-        self.made: list[sp.Symbol] = []
-
-    def new(self) -> sp.Symbol:
-        while True:
-            self.n += 1
-            name = f"C{self.n}"
-            if name not in self.taken:
-                c = sp.Symbol(name)
-                self.made.append(c)
-                return c
-
-    def rename(self, exprs, before):
-        """Replace the constants a SymPy routine introduced (``C<k>`` not in ``before``)."""
-        found = sorted(
-            {s for e in exprs for s in e.free_symbols if _CONST.match(s.name) and s not in before},
-            key=lambda s: int(s.name[1:]),
-        )
-        rep = {c: self.new() for c in found}
-        return [e.xreplace(rep) for e in exprs]
-
+attempt, remaining, is_zero, tidy = support.attempt, support.remaining, support.is_zero, support.tidy
 
 # ----------------------------------------------------------------------------- routes
 
@@ -174,16 +62,16 @@ _USELESS_HINTS = {
 }
 
 
-def _explicit(sol, f):
+def _explicit(sol, f) -> list[sp.Expr]:
     sols = sol if isinstance(sol, (list, tuple)) else [sol]
-    out = []
+    out: list[sp.Expr] = []
     for s in sols:
         if isinstance(s, sp.Equality) and s.lhs == f and not s.rhs.has(f):
             rhs = s.rhs
             if rhs.has(sp.Integral):
                 rhs = rhs.doit()
             if not rhs.has(sp.Integral) and not rhs.has(sp.Derivative) and rhs.is_finite is not False:
-                out.append(rhs)
+                out.append(cast(sp.Expr, rhs))  # Equality.rhs and doit() are typed Basic
     return out
 
 
@@ -198,7 +86,7 @@ _FAST_SOLVERS = (
 )
 
 
-def _fast_single(b, n, rhs, t):
+def _fast_single(b, n, rhs, t) -> tuple[list[sp.Expr], str] | None:
     from sympy.solvers.ode import single
 
     problem = single.SingleODEProblem(D(b, n, t) - rhs, b, t)
@@ -216,7 +104,7 @@ def _fast_single(b, n, rhs, t):
     return None
 
 
-def solve_single(b, n, rhs, t):
+def solve_single(b, n, rhs, t) -> tuple[list[sp.Expr], str]:
     """Explicit solutions of ``b^(n) = rhs`` (a list: nonlinear ODEs can have branches)."""
     ok, fast = attempt(0.5 * remaining(), _fast_single, b, n, rhs, t)
     if ok and fast is not None:
@@ -251,7 +139,9 @@ def solve_single(b, n, rhs, t):
 def route_dsolve(odes, t):
     funcs = [b for b, _, _ in odes]
     eqs = [sp.Eq(D(b, n, t), rhs) for b, n, rhs in odes]
-    sol = sp.dsolve(eqs, funcs)
+    # dsolve of a system returns a list of equations (a list of such lists for several
+    # branches); SymPy's inferred return type is a single Equality.
+    sol = cast("list[Any]", sp.dsolve(eqs, funcs))
     if sol and isinstance(sol[0], (list, tuple)):
         sol = sol[0]
     out = {}
@@ -269,6 +159,7 @@ def route_elimination(odes, t):
     """Eliminate to one scalar ODE ``p(d/dt) z = F(t)`` (Cayley–Hamilton) for an observable
     state ``z``, solve it, and recover the other states from z and its derivatives."""
     Y, A, f, _, _ = first_order(odes, t)
+    assert f is not None, "route_elimination is only tried on linear blocks"
     N = len(Y)
     lam = sp.Symbol("_lambda")
     a = list(reversed(A.charpoly(lam).all_coeffs()))  # a[j]: coefficient of lambda^j
@@ -296,9 +187,10 @@ def route_elimination(odes, t):
     raise NoMethod("no state of the block determines the others (unobservable)")
 
 
-def route_expm(odes, t, consts: Constants):
+def route_expm(odes, t, consts: _ConstantsType):
     """``Y(t) = exp(A t) C + integral_0^t exp(A (t - s)) f(s) ds``."""
     Y, A, f, _, _ = first_order(odes, t)
+    assert f is not None, "route_expm is only tried on linear blocks"
     N = len(Y)
     E = (A * t).exp()
     C = sp.Matrix([consts.new() for _ in range(N)])
@@ -456,7 +348,7 @@ def apply_ics(odes, branches, constants, ics, t0, t, simplify=True):
     for br in branches:
         eqs, rhs_vals = [], []
         for s, v in ics.items():
-            b, j = (s.expr, sum(c for _, c in s.variable_count)) if isinstance(s, sp.Derivative) else (s, 0)
+            b, j = (s.expr, s.derivative_count) if isinstance(s, sp.Derivative) else (s, 0)
             if b not in br or j >= orders[b]:
                 raise NoMethod(f"{s} is not a state of the system")
             eqs.append(br[b].diff(t, j).xreplace({t: t0}) - v)
@@ -488,9 +380,7 @@ def apply_ics(odes, branches, constants, ics, t0, t, simplify=True):
                 exprs = {b: tidy(e, 0.4 * remaining() / max(len(exprs), 1)) for b, e in exprs.items()}
             pairs = []
             for s, v in ics.items():
-                b, j = (
-                    (s.expr, sum(c for _, c in s.variable_count)) if isinstance(s, sp.Derivative) else (s, 0)
-                )
+                b, j = (s.expr, s.derivative_count) if isinstance(s, sp.Derivative) else (s, 0)
                 pairs.append((exprs[b].diff(t, j).xreplace({t: t0}), v))
             ok, how = attempt(0.5 * remaining(), is_zero, pairs, t, 0.2 * remaining())
             if ok:
@@ -517,81 +407,3 @@ def _nonzero_somewhere(e) -> bool:
         return not support.numeric_zero([(e, sp.Integer(0))], sp.Symbol("_unused"), points=2)
     except Unverified:
         return True
-
-
-#: Expressions larger than this (operation count) are not simplified (it would not finish).
-TIDY_LIMIT = 400
-#: At most this many seconds of ``simplify`` per expression (cosmetic; often it never ends).
-TIDY_MAX = 1.0
-
-
-def tidy(e, seconds: float):
-    """``simplify`` within ``seconds`` (at most TIDY_MAX) when that makes the expression no larger."""
-    if sp.count_ops(e) > TIDY_LIMIT:
-        return e
-    ok, s = attempt(min(seconds, TIDY_MAX), sp.simplify, e)
-    if ok and sp.count_ops(s) <= sp.count_ops(e):
-        return s
-    return e
-
-
-def solve_for(expr, unknown, seconds_simplify: float = 1.0):
-    """Task: closed-form roots of ``expr = 0`` in ``unknown`` (a symbol); lower branches of
-    Lambert W are added next to the principal ones SymPy returns."""
-    roots = sp.solve(expr, unknown)
-    out = []
-    for r in roots:
-        if isinstance(r, dict):
-            r = r.get(unknown)
-        if r is None or r.has(sp.Integral) or isinstance(r, sp.ConditionSet):
-            continue
-        out.append(r)
-        ws = [w for w in r.atoms(sp.LambertW) if len(w.args) == 1]
-        if ws:
-            out.append(r.xreplace({w: sp.LambertW(w.args[0], -1) for w in ws}))
-    return out
-
-
-def simplify_task(exprs, seconds: float):
-    """Task: simplified expressions (each within its share of ``seconds``)."""
-    return [tidy(e, seconds / max(len(exprs), 1)) for e in exprs]
-
-
-def flip_logs(e, var):
-    """``log(n/d) -> -log(d/n)`` (expanded) where only the denominator depends on ``var``:
-    ``log(m v/(m v - k X))`` becomes ``-log(1 - k X/(m v))``, equal wherever the log is real,
-    and a form ``solve`` can invert (through Lambert W)."""
-    rep = {}
-    for L in e.atoms(sp.log):
-        n, d = sp.fraction(sp.together(L.args[0]))
-        if d.has(var) and not n.has(var):
-            rep[L] = -sp.log(sp.expand(d / n))
-    return e.xreplace(rep) if rep else e
-
-
-def eliminate(x_expr, y_expr, X, t):
-    """Task: candidates for y as a function of X = x(t): solve x(t) = X for t, substitute."""
-    ts = sp.solve(sp.Eq(x_expr, X), t)
-    out = []
-    for tx in ts:
-        y = tidy(y_expr.xreplace({t: tx}), 0.3 * remaining())
-        out.append((tx, flip_logs(y, X)))
-    return out
-
-
-def ping():
-    return sp.__version__
-
-
-TASKS = {
-    "general_solution": general_solution,
-    "apply_ics": apply_ics,
-    "solve_for": solve_for,
-    "simplify": simplify_task,
-    "eliminate": eliminate,
-    "ping": ping,
-}
-
-
-if __name__ == "__main__":
-    support.serve(TASKS)

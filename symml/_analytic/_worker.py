@@ -3,7 +3,7 @@
 SymPy cannot be interrupted from another thread, and ``dsolve`` on a nonlinear ODE can run for
 hours, so every closed-form attempt runs in a separate process that can be killed. Design:
 
-* The child runs ``symml/_analytic/_routes.py`` as a *script* (``python _routes.py``), not through
+* The child runs ``symml/_analytic/_tasks.py`` as a *script* (``python _tasks.py``), not through
   ``multiprocessing``: it imports only SymPy (about 0.5-1 s to start, against ~3 s for the
   whole package with JAX), it is never forked from a process that has started JAX's threads,
   and it never re-imports the user's ``__main__`` (which the "spawn" and "forkserver" start
@@ -18,6 +18,13 @@ hours, so every closed-form attempt runs in a separate process that can be kille
 * The child dies with its parent: on Linux the kernel kills it (``PR_SET_PDEATHSIG``, tied to
   the thread that started it; a worker lost that way is restarted on the next task), elsewhere
   a watchdog thread notices within a second. The parent also kills it at interpreter exit.
+* One budget for everything that can hang: closed forms and derived quantities
+  (`symml._analytic`), and distill's SymPy post-processing and Operon search
+  (`symml.distill`). Operon's search runs C++ code that never returns to the interpreter, so
+  the child's own timer cannot stop it: there the parent's kill is the limit. A task is a
+  name in ``_tasks.TASKS`` or ``(path, function)``, a function in another file of symml that
+  the child loads standalone (it must import only the standard library and SymPy at its top;
+  heavier imports such as ``pyoperon`` go inside the function).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import tempfile
 import threading
 import time
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import IO, Any
 
 from ..errors import SymmlError
 
@@ -39,7 +46,7 @@ GRACE = 0.75
 #: Seconds allowed for the child to start (import SymPy); not part of any task's budget.
 STARTUP_TIMEOUT = 60.0
 
-_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_routes.py")
+_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_tasks.py")
 
 
 class WorkerError(SymmlError, RuntimeError):
@@ -47,14 +54,14 @@ class WorkerError(SymmlError, RuntimeError):
 
 
 class Worker:
-    """One persistent child process running `symml._analytic._routes` tasks under budgets."""
+    """One persistent child process running `symml._analytic._tasks` tasks under budgets."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._send: Connection | None = None
         self._recv: Connection | None = None
-        self._errfile = None
+        self._errfile: IO[bytes] | None = None
         self._ready = False
         self._owner = os.getpid()
         self.restarts = 0
@@ -76,33 +83,45 @@ class Worker:
                 return
             self._close()
             self._errfile = tempfile.TemporaryFile()
-            self._proc = subprocess.Popen(
+            proc = subprocess.Popen(
                 [sys.executable, "-u", _SCRIPT, str(os.getpid())],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._errfile,
                 close_fds=True,
             )
-            self._send = Connection(os.dup(self._proc.stdin.fileno()), readable=False)
-            self._recv = Connection(os.dup(self._proc.stdout.fileno()), writable=False)
-            self._proc.stdin.close()
-            self._proc.stdout.close()
+            self._proc = proc
+            if proc.stdin is None or proc.stdout is None:  # cannot happen with PIPE
+                self.kill()
+                raise WorkerError("The symbolic worker was started without stdin/stdout pipes.")
+            self._send = Connection(os.dup(proc.stdin.fileno()), readable=False)
+            self._recv = Connection(os.dup(proc.stdout.fileno()), writable=False)
+            proc.stdin.close()
+            proc.stdout.close()
             self._ready = False
+
+    def _handles(self) -> tuple[subprocess.Popen[bytes], Connection, Connection]:
+        """The running child and its pipes (`start` must have been called)."""
+        proc, send, recv = self._proc, self._send, self._recv
+        if proc is None or send is None or recv is None:
+            raise WorkerError("The symbolic worker is not running (start() was not called).")
+        return proc, send, recv
 
     def _wait_ready(self) -> None:
         if self._ready:
             return
+        proc, _, recv = self._handles()
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
-            if self._recv.poll(0.05):
+            if recv.poll(0.05):
                 try:
-                    msg = self._recv.recv()
+                    msg = recv.recv()
                 except (EOFError, OSError):
                     break
                 if msg and msg[0] == "ready":
                     self._ready = True
                     return
-            if self._proc.poll() is not None:
+            if proc.poll() is not None:
                 break
         err = self._stderr()
         self.kill()
@@ -113,9 +132,12 @@ class Worker:
         )
 
     def _stderr(self) -> str:
+        errfile = self._errfile
+        if errfile is None:
+            return ""
         try:
-            self._errfile.seek(0)
-            return self._errfile.read().decode(errors="replace")
+            errfile.seek(0)
+            return errfile.read().decode(errors="replace")
         except (OSError, ValueError, AttributeError):
             return ""
 
@@ -158,21 +180,32 @@ class Worker:
         self._ready = False
 
     # ------------------------------------------------------------------ tasks
-    def call(self, task: str, args: tuple, budget: float) -> tuple[str, Any]:
+    def call(self, task: str | tuple[str, str], args: tuple, budget: float) -> tuple[str, Any]:
         """Run ``task(*args)`` in the child within ``budget`` seconds.
 
-        Returns ``(status, payload)`` with status ``"ok"``, ``"timeout"``, ``"no_method"``,
-        ``"unverified"``, ``"error"`` (SymPy raised) or ``"crashed"`` (the child died; a fresh
-        one is started). Start-up of a fresh child is not counted in the budget.
+        Args:
+            task: a name in ``TASKS`` of `symml._analytic._tasks`, or ``(path, function)``
+                naming a function in a ``.py`` file of the symml package.
+            args: the task's arguments (pickled: SymPy objects, numbers, NumPy arrays).
+            budget: seconds the task may run; the child is killed ``GRACE`` s later.
+
+        Returns:
+            ``(status, payload)`` with status ``"ok"``, ``"timeout"``, ``"no_method"``,
+            ``"unverified"``, ``"error"`` (the task raised) or ``"crashed"`` (the child died;
+            a fresh one is started). Start-up of a fresh child is not counted in the budget.
+
+        Raises:
+            WorkerError: the child could not be started (the message has its stderr).
         """
         budget = max(float(budget), 0.01)
         with self._lock:
             self.start()
             self._wait_ready()  # a child that cannot start is killed and reported (WorkerError)
+            _, send, recv = self._handles()
             try:
-                self._send.send((task, args, budget))
-                if self._recv.poll(budget + GRACE):
-                    status, payload = self._recv.recv()
+                send.send((task, args, budget))
+                if recv.poll(budget + GRACE):
+                    status, payload = recv.recv()
                 else:
                     status, payload = "timeout", f"ran out of its {budget:g} s budget (worker killed)"
             except (EOFError, OSError) as err:

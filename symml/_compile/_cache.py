@@ -37,8 +37,10 @@ SIZES: dict[str, int] = {
     "exprs": 64,  # programs of observables, events, Jacobians
     "runner": 32,  # jitted numeric solves: solver x tolerances x event x batch shape
     "stiffness": 2,  # the compiled Jacobian used by solver="auto"
-    "structure": 2,  # what kind of ODE the model is (for closed-form attempts)
-    "flow": 8,  # closed-form flow maps and jitted closed-form runners
+    "structure": 2,  # what kind of ODE the model is, and what closed-form attempts found
+    "flow": 8,  # closed-form flow maps (one per initial time for a driven model)
+    "flow_runner": 32,  # jitted closed-form evaluations: event x save count x batch shape
+    "binding": 1,  # the model's default parameter and initial values, bound once
     "fit_runner": 16,  # compiled fit objectives
     "train_step": 8,  # compiled training steps
     "solver_fn": 16,  # compiled pure solves of sm.solver_fn

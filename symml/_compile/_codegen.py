@@ -1,10 +1,14 @@
 """SymPy -> JAX through one explicit mapping table.
 
-Expressions are turned into a *program*: a list of instructions, each one entry of the
-table `symml.functions.FUNCTIONS` (or an arithmetic operator) applied to earlier
-results, after SymPy's common-subexpression elimination. The program is interpreted while
-JAX traces it, so the jitted function contains exactly the operations listed and nothing
-else; no source text is ever executed. ``source`` renders the same program as readable Python for inspection.
+Expressions are turned into a *program* (`symml._compile._program.Program`): a list of
+instructions, each one entry of the table `symml._compile._functions.FUNCTIONS` (or an
+arithmetic operator) applied to earlier results, after SymPy's common-subexpression
+elimination. The program is interpreted while JAX traces it, so the jitted function contains
+exactly the operations listed and nothing else; no source text is ever executed. ``source``
+renders the same program as readable Python for inspection.
+
+Programs are built once per model and expression list and kept in the artefact cache
+(`symml._compile._cache`), never on the Model.
 
 >>> import sympy as sp, symml as sm
 >>> x, = sm.states("x"); k, = sm.parameters("k")
@@ -20,9 +24,8 @@ def decay(t, y, p):
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import equinox as eqx
 import jax
@@ -31,156 +34,26 @@ import sympy as sp
 
 from .._declare._symbols import is_neural_call, neural_spec, state_name, t
 from ..errors import MissingValueError, UnsupportedFunctionError
-from ._functions import BOOLEANS, FUNCTIONS, register_function  # noqa: F401 (re-exported)
+from ._cache import artefact
+from ._functions import BOOLEANS, FUNCTIONS, register_function
+from ._networks import init_networks
+from ._program import Program
 
-# ----------------------------------------------------------------------------- programs
+__all__ = [
+    "BOOLEANS",
+    "FUNCTIONS",
+    "CompiledFunction",
+    "CompiledModel",
+    "Program",
+    "build_program",
+    "compile",
+    "compile_exprs",
+    "label",
+    "register_function",
+    "rhs_program",
+]
 
-
-def _add(*xs):
-    return functools.reduce(lambda a, b: a + b, xs)
-
-
-def _mul(*xs):
-    return functools.reduce(lambda a, b: a * b, xs)
-
-
-def _sub(a, b):
-    return a - b
-
-
-def _div(a, b):
-    return a / b
-
-
-def _neg(a):
-    return -a
-
-
-def _ipow(a, n):
-    return jax.lax.integer_pow(a, n)
-
-
-def _rsqrt(a):
-    return 1.0 / jnp.sqrt(a)
-
-
-def _where(c, a, b):
-    return jnp.where(c, a, b)
-
-
-_ARITH: dict[str, tuple[str, Callable[..., Any]]] = {
-    "add": ("+", _add),
-    "mul": ("*", _mul),
-    "sub": ("-", _sub),
-    "div": ("/", _div),
-    "neg": ("-", _neg),
-    "pow": ("**", jnp.power),
-    "ipow": ("**", _ipow),
-    "sqrt": ("jnp.sqrt", jnp.sqrt),
-    "rsqrt": ("1/jnp.sqrt", _rsqrt),
-    "where": ("jnp.where", _where),
-}
-
-
-class Program:
-    """A straight-line program: instructions over inputs ``t``, ``y[i]``, ``p[j]``.
-
-    Instructions are tuples ``(kind, data, args)`` where ``kind`` is one of ``"t"``, ``"y"``,
-    ``"p"``, ``"const"``, ``"net"``, ``"item"``, ``"fn"`` (a `FUNCTIONS` entry),
-    ``"bool"`` (a `BOOLEANS` entry) or an arithmetic operator. Hashing is by identity so
-    that jit caches keyed on a program are cheap.
-    """
-
-    def __init__(self, instrs, outputs, names, state_labels, param_labels, title):
-        self.instrs = tuple(instrs)
-        self.outputs = tuple(outputs)
-        self._names = names
-        self.state_labels = state_labels
-        self.param_labels = param_labels
-        self.title = title
-
-    def run(self, t_, y, p, networks: Mapping[str, Any]) -> list:
-        env: list[Any] = []
-        for kind, data, args in self.instrs:
-            if kind == "t":
-                v = t_
-            elif kind == "y":
-                v = y[data]
-            elif kind == "p":
-                v = p[data]
-            elif kind == "const" or kind == "bconst":
-                v = data
-            elif kind == "net":
-                v = networks[data](jnp.stack([jnp.asarray(env[a], dtype=y.dtype) for a in args]))
-            elif kind == "item":
-                v = env[args[0]][data]
-            elif kind == "fn":
-                v = FUNCTIONS[data][1](*(env[a] for a in args))
-            elif kind == "bool":
-                v = BOOLEANS[data][1](*(env[a] for a in args))
-            elif kind == "ipow":
-                v = _ipow(env[args[0]], data)
-            else:
-                v = _ARITH[kind][1](*(env[a] for a in args))
-            env.append(v)
-        return [env[o] for o in self.outputs]
-
-    def source(self) -> str:
-        """Readable Python for the program (for inspection; it is never executed)."""
-        lines = [f"def {self.title}(t, y, p):"]
-        names = self._names
-        for i, (kind, data, args) in enumerate(self.instrs):
-            a = [names[j] for j in args]
-            if kind == "t":
-                continue
-            if kind == "y":
-                rhs = f"y[{data}]"
-            elif kind == "p":
-                rhs = f"p[{data}]"
-            elif kind in ("const", "bconst"):
-                continue
-            elif kind == "net":
-                rhs = f"networks[{data!r}](jnp.stack([{', '.join(a)}]))"
-            elif kind == "item":
-                rhs = f"{a[0]}[{data}]"
-            elif kind == "fn":
-                rhs = f"{FUNCTIONS[data][0]}({', '.join(a)})"
-            elif kind == "bool":
-                sym = BOOLEANS[data][0]
-                if sym == "~":
-                    rhs = f"~({a[0]})"
-                elif sym.isidentifier() or "." in sym:
-                    rhs = f"{sym}({', '.join(a)})"
-                else:
-                    rhs = f"({f' {sym} '.join(a)})"
-            elif kind == "ipow":
-                rhs = f"{a[0]} ** {data}"
-            elif kind in ("add", "mul"):
-                rhs = f" {_ARITH[kind][0]} ".join(a)
-            elif kind in ("sub", "div"):
-                rhs = f"{a[0]} {_ARITH[kind][0]} {_paren(a[1])}"
-            elif kind == "neg":
-                rhs = f"-({a[0]})"
-            elif kind == "pow":
-                rhs = f"jnp.power({a[0]}, {a[1]})"
-            else:
-                rhs = f"{_ARITH[kind][0]}({', '.join(a)})"
-            lines.append(f"    {names[i]} = {rhs}")
-        outs = ", ".join(names[o] for o in self.outputs)
-        lines.append(f"    return jnp.stack([{outs}])")
-        return "\n".join(lines)
-
-
-def _paren(s: str) -> str:
-    return s if s.isidentifier() or _is_number(s) else f"({s})"
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
+# ----------------------------------------------------------------------------- SymPy -> program
 
 
 class _Builder:
@@ -188,7 +61,7 @@ class _Builder:
         self.instrs: list[tuple] = []
         self.names: list[str] = []
         self.memo: dict[sp.Basic, int] = {}
-        self.cse_ids: dict[sp.Symbol, int] = {}
+        self.cse_ids: dict[sp.Basic, int] = {}
         self.state_syms = state_syms  # Symbol -> (index, label)
         self.param_syms = param_syms  # Symbol -> (index, label)
         self.net_syms = net_syms  # Symbol -> (name, input exprs, output index)
@@ -210,14 +83,14 @@ class _Builder:
     def const(self, value: float) -> int:
         return self.emit("const", float(value), (), name=repr(float(value)))
 
-    def build(self, e: sp.Basic) -> int:
+    def build(self, e: Any) -> int:
         if e in self.memo:
             return self.memo[e]
         i = self._build(e)
         self.memo[e] = i
         return i
 
-    def _build(self, e: sp.Basic) -> int:
+    def _build(self, e: Any) -> int:
         if e in self.cse_ids:
             return self.cse_ids[e]
         if e == t:
@@ -295,7 +168,7 @@ class _Builder:
         factors = sp.Mul.make_args(rest)
         if coeff != 1:
             num.append(coeff)
-        for f in factors:
+        for f in cast(tuple[Any, ...], factors):
             if f.is_Pow and f.exp.is_Number and f.exp.is_negative:
                 den.append(sp.Pow(f.base, -f.exp))
             else:
@@ -374,7 +247,7 @@ def _unsupported_in(exprs) -> list[str]:
 
 
 def build_program(
-    exprs: Sequence[sp.Expr],
+    exprs: Sequence[Any],
     states: Sequence[sp.Expr],
     params: Sequence[sp.Symbol],
     title: str = "f",
@@ -392,12 +265,12 @@ def build_program(
     for i, s in enumerate(states):
         sym = sp.Symbol(f"_y{i}", real=True)
         fwd[s] = sym
-        state_syms[sym] = (i, _label(state_name(s)))
+        state_syms[sym] = (i, label(state_name(s)))
     param_syms = {}
     for j, p in enumerate(params):
         sym = sp.Symbol(f"_p{j}", real=True)
         fwd[p] = sym
-        param_syms[sym] = (j, _label(p.name))
+        param_syms[sym] = (j, label(p.name))
     # Neural outputs: replace each call by a symbol; its inputs are compiled separately.
     net_syms = {}
     calls = sorted(
@@ -437,10 +310,11 @@ def build_program(
     outs = [b.build(e) for e in reduced]
     labels = tuple(state_name(s) for s in states)
     plabels = tuple(p.name for p in params)
-    return Program(b.instrs, outs, b.names, labels, plabels, _label(title))
+    return Program(b.instrs, outs, b.names, labels, plabels, label(title))
 
 
-def _label(name: str) -> str:
+def label(name: str) -> str:
+    """``name`` as a Python identifier for generated source (``x'`` -> ``x_``; never ``t``, ``y``, ``p``)."""
     s = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
     if not s or s[0].isdigit():
         s = "_" + s
@@ -480,8 +354,6 @@ class CompiledModel(CompiledFunction):
 
 
 def _networks_for(model, networks, key):
-    from ._networks import init_networks
-
     nets = dict(model.networks)
     if networks:
         nets.update(networks)
@@ -491,30 +363,62 @@ def _networks_for(model, networks, key):
     return {s.name: nets[s.name] for s in model.neural}
 
 
-def compile(model, networks: Mapping[str, Any] | None = None, key: jax.Array | None = None) -> CompiledModel:  # noqa: A001
-    """Compile ``model``'s right-hand side to a JAX vector field (cached per model).
+def rhs_program(model: Any) -> Program:
+    """The `Program` of ``model``'s right-hand side in ``model.states`` order (built once per model).
 
-    Neural terms use ``networks`` if given, else the weights stored on the model, else fresh
-    weights drawn with ``key`` (default ``PRNGKey(0)``).
+    Networks are not part of it: a neural term is an instruction that calls the network passed
+    at run time, so one program serves every set of weights.
     """
-    prog = model._cache.get("program")
-    if prog is None:
-        prog = build_program([model.rhs[s] for s in model.states], model.states, model.params, model.name)
-        model._cache["program"] = prog
+
+    def build() -> Program:
+        return build_program([model.rhs[s] for s in model.states], model.states, model.params, model.name)
+
+    return artefact(model, "program", "rhs", build)
+
+
+def compile(  # noqa: A001
+    model: Any, networks: Mapping[str, Any] | None = None, key: jax.Array | None = None
+) -> CompiledModel:
+    """Compile ``model``'s right-hand side to a JAX vector field (the program is built once per model).
+
+    Args:
+        model: a `symml.Model`.
+        networks: weights of neural terms by placeholder name, overriding those on the model.
+        key: the random key for weights that neither ``networks`` nor the model provide
+            (default ``PRNGKey(0)``).
+
+    Returns:
+        A `CompiledModel`: ``f(t, y, p)`` with ``y`` in ``model.states`` order and ``p`` in
+        ``model.params`` order.
+
+    Raises:
+        UnsupportedFunctionError: a function without a JAX translation.
+        MissingValueError: a symbol that is neither a state nor a parameter.
+    """
     nets = _networks_for(model, networks, key) if model.neural else {}
-    return CompiledModel(nets, prog, tuple(model.states), tuple(model.params))
+    return CompiledModel(nets, rhs_program(model), tuple(model.states), tuple(model.params))
 
 
 def compile_exprs(
-    model, exprs: Sequence[sp.Expr], networks: Mapping[str, Any] | None = None, title: str = "f"
+    model: Any, exprs: Sequence[sp.Expr], networks: Mapping[str, Any] | None = None, title: str = "f"
 ) -> CompiledFunction:
-    """Compile expressions of a model's states, parameters and ``t`` (observables, events)."""
+    """Compile expressions of a model's states, parameters and ``t`` (observables, events).
+
+    Args:
+        model: a `symml.Model`.
+        exprs: SymPy expressions; the function returns one entry per expression.
+        networks: weights of neural terms used by the expressions (default: the model's).
+        title: the name of the generated function (in ``source``).
+
+    Returns:
+        A `CompiledFunction` ``f(t, y, p)``.
+
+    Raises:
+        UnsupportedFunctionError: a function without a JAX translation.
+        MissingValueError: a symbol that is neither a state nor a parameter of ``model``.
+    """
     exprs = tuple(sp.sympify(e) for e in exprs)
-    cache = model._cache.setdefault("exprs", {})
-    prog = cache.get(exprs)
-    if prog is None:
-        prog = build_program(exprs, model.states, model.params, title)
-        cache[exprs] = prog
+    prog = artefact(model, "exprs", exprs, lambda: build_program(exprs, model.states, model.params, title))
     uses_nets = any(is_neural_call(c) for e in exprs for c in e.atoms(sp.core.function.AppliedUndef))
     nets = _networks_for(model, networks, None) if (uses_nets and model.neural) else {}
     return CompiledFunction(nets, prog, tuple(model.states), tuple(model.params))

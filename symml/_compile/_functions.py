@@ -1,4 +1,4 @@
-"""The SymPy -> JAX mapping table: every function codegen can emit, in one place.
+"""The SymPy -> JAX mapping table: every function the compiler can emit, in one place.
 
 `FUNCTIONS` maps a SymPy function class to the name shown in generated source and its
 JAX implementation; `BOOLEANS` does the same for relations and logic (Piecewise
@@ -93,7 +93,7 @@ def _maximum(*xs):
 
 
 #: SymPy function class -> (name shown in ``source``, JAX implementation). One entry per
-#: function; everything codegen can emit is here or in the arithmetic operators below.
+#: function; everything the compiler can emit is here or in the arithmetic operators below.
 FUNCTIONS: dict[type, tuple[str, Callable[..., Any]]] = {
     sp.exp: ("jnp.exp", jnp.exp),
     sp.log: ("jnp.log", jnp.log),
@@ -156,5 +156,35 @@ BOOLEANS: dict[type, tuple[str, Callable[..., Any]]] = {
 
 
 def register_function(cls: type, name: str, fn: Callable[..., Any]) -> None:
-    """Add a SymPy function class to the table (for user-defined special functions)."""
+    """Add a SymPy function class to the table (for user-defined special functions).
+
+    Compiled models, `simulate`, `fit` and `save`/`load` then accept expressions that
+    use ``cls``; the entry replaces an existing one for the same class.
+
+    Args:
+        cls: a SymPy function class (``sp.Function`` subclass, or an existing one such as
+            ``sp.besselj``).
+        name: the name shown for it in generated source (`CompiledModel.source`).
+        fn: its JAX implementation, taking the arguments in the SymPy order; it must be
+            traceable by JAX (``jit``, ``grad`` and ``vmap`` go through it).
+
+    Raises:
+        TypeError: ``cls`` is not a SymPy function class, or ``fn`` is not callable.
+
+    >>> import sympy as sp, symml as sm
+    >>> class double(sp.Function):
+    ...     pass
+    >>> register_function(double, "double", lambda z: 2 * z)
+    >>> x, = sm.states("x")
+    >>> model = sm.Model([sp.Eq(x.diff(sm.t), -double(x))], defaults={x: 1.0})
+    >>> "double(x)" in sm.compile(model).source
+    True
+    >>> del FUNCTIONS[double]  # leave the table as it was
+    """
+    if not (isinstance(cls, type) and issubclass(cls, sp.Function)):
+        raise TypeError(
+            f"register_function needs a SymPy function class (a subclass of sp.Function), got {cls!r}."
+        )
+    if not callable(fn):
+        raise TypeError(f"register_function needs a callable JAX implementation for {name!r}, got {fn!r}.")
     FUNCTIONS[cls] = (name, fn)

@@ -25,6 +25,7 @@ import functools
 import math
 
 import jax
+import jax.core
 import jax.numpy as jnp
 
 __all__ = ["lambertw"]

@@ -14,124 +14,19 @@ when the data is used with one (``fit``, ``train``).
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from .._declare._symbols import state_name
-from ..errors import DataError, UnknownNameError, suggest
+from .._compile._codegen import compile_exprs
+from .._solve import simulate
+from ..errors import DataError, SymmlError, UnknownNameError, suggest
+from ._series import Series, is_list_of_arrays, key_name, validate_series
 
 NOISE_KINDS = ("relative", "additive", "proportional")
-
-
-def key_name(key: Any) -> str:
-    """Column name of an observed key: ``x``, ``x_t`` for states; for an expression its
-    printed form with states written by name (``u + v``, ``l*sin(theta)``)."""
-    if isinstance(key, str):
-        return key
-    from .._declare._symbols import is_derivative_state, is_state
-
-    key = sp.sympify(key)
-    if is_state(key) or is_derivative_state(key):
-        return state_name(key)
-    reps = {}
-    for d in key.atoms(sp.Derivative):
-        if is_derivative_state(d):
-            reps[d] = sp.Symbol(state_name(d))
-    named = key.xreplace(reps)
-    for f in named.atoms(sp.core.function.AppliedUndef):
-        if is_state(f):
-            reps[f] = sp.Symbol(state_name(f))
-    return str(key.xreplace(reps))
-
-
-@dataclasses.dataclass(frozen=True)
-class Series:
-    """One trajectory: times ``t`` (n,), observed ``values`` {key: (n,)} and known ``ics``."""
-
-    t: np.ndarray
-    values: Mapping[Any, np.ndarray]
-    ics: Mapping[Any, float] = dataclasses.field(default_factory=dict)
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        k = _find_key(key, self.values)
-        return self.values[k]
-
-    def __len__(self) -> int:
-        return int(self.t.shape[0])
-
-
-def _find_key(key: Any, keys: Iterable[Any]) -> Any:
-    keys = list(keys)
-    if key in keys:
-        return key
-    name = key_name(key)
-    for k in keys:
-        if key_name(k) == name:
-            return k
-    names = [key_name(k) for k in keys]
-    raise UnknownNameError(
-        f"{name!r} is not observed in this dataset (observed: {', '.join(names)})." + suggest(name, names)
-    )
-
-
-def _validate_series(t, values, index: int, ics=None) -> Series:
-    where = f" (trajectory {index})" if index is not None else ""
-    t = np.asarray(t, dtype=float)
-    if t.ndim != 1:
-        raise DataError(f"Times must be a 1-D array{where}; got shape {t.shape}.")
-    if t.size < 2:
-        raise DataError(f"A trajectory needs at least 2 time points{where}; got {t.size}.")
-    bad = np.flatnonzero(~np.isfinite(t))
-    if bad.size:
-        raise DataError(f"Times contain NaN or inf at rows {_rows(bad)}{where}. Remove those rows.")
-    dec = np.flatnonzero(np.diff(t) <= 0)
-    if dec.size:
-        i = int(dec[0])
-        raise DataError(
-            f"Times must be strictly increasing{where}; t[{i}] = {t[i]:g} is followed by "
-            f"t[{i + 1}] = {t[i + 1]:g}. Sort the data or remove duplicate times."
-        )
-    if not values:
-        raise DataError(f"No observed values{where}: give y={{state: array, ...}}.")
-    out = {}
-    for k, v in values.items():
-        if not isinstance(k, (str, sp.Basic)):
-            raise DataError(f"Observed keys must be states, expressions or names; got {k!r}{where}.")
-        arr = np.asarray(v, dtype=float)
-        if arr.ndim != 1:
-            raise DataError(f"Values of {key_name(k)!r} must be 1-D{where}; got shape {arr.shape}.")
-        if arr.shape[0] != t.shape[0]:
-            raise DataError(
-                f"Values of {key_name(k)!r} have {arr.shape[0]} entries but there are {t.shape[0]} "
-                f"times{where}. Every observed column needs one value per time."
-            )
-        bad = np.flatnonzero(~np.isfinite(arr))
-        if bad.size:
-            raise DataError(
-                f"Values of {key_name(k)!r} contain NaN or inf at rows {_rows(bad)} (t = "
-                f"{', '.join(f'{x:g}' for x in t[bad[:5]])}{'...' if bad.size > 5 else ''}){where}. "
-                "Drop or interpolate those rows first."
-            )
-        arr.setflags(write=False)
-        out[k] = arr
-    t.setflags(write=False)
-    ic = {}
-    for k, v in (ics or {}).items():
-        fv = float(v)
-        if not np.isfinite(fv):
-            raise DataError(f"Initial value of {key_name(k)!r} is {fv}{where}; it must be finite.")
-        ic[k] = fv
-    return Series(t, out, ic)
-
-
-def _rows(idx: np.ndarray) -> str:
-    s = ", ".join(str(int(i)) for i in idx[:10])
-    return s + (f" ... ({idx.size} in all)" if idx.size > 10 else "")
 
 
 class Dataset:
@@ -155,7 +50,7 @@ class Dataset:
         if series is not None:
             if t is not None or y is not None:
                 raise DataError("Give either series=... or t=/y=, not both.")
-            items = [_validate_series(s.t, s.values, i, s.ics) for i, s in enumerate(series)]
+            items = [validate_series(s.t, s.values, i, s.ics) for i, s in enumerate(series)]
         else:
             if t is None or y is None:
                 raise DataError("A Dataset needs times t=... and observed values y={state: values}.")
@@ -164,7 +59,7 @@ class Dataset:
                 ics_list = [ics or {}]
             else:
                 ys_list = list(y)
-                ts_list = list(t) if _is_list_of_arrays(t) else [t] * len(ys_list)
+                ts_list = list(t) if is_list_of_arrays(t) else [t] * len(ys_list)
                 if len(ts_list) != len(ys_list):
                     raise DataError(
                         f"Got {len(ts_list)} time arrays for {len(ys_list)} trajectories; give one each."
@@ -182,7 +77,7 @@ class Dataset:
                         )
             index = None if len(ys_list) == 1 else 0
             items = [
-                _validate_series(tt, yy, None if index is None else i, ii)
+                validate_series(tt, yy, None if index is None else i, ii)
                 for i, (tt, yy, ii) in enumerate(zip(ts_list, ys_list, ics_list))
             ]
         if not items:
@@ -245,7 +140,7 @@ class Dataset:
         """Simulate ``model`` and add Gaussian noise.
 
         ``noise_kind``: ``"relative"`` adds N(0, (noise × mean|value|)^2) per observed column
-        (the PROBLEMS.md convention); ``"additive"`` adds N(0, noise^2); ``"proportional"``
+        (the docs/problems.md convention); ``"additive"`` adds N(0, noise^2); ``"proportional"``
         multiplies each value by (1 + noise × N(0, 1)). ``ics`` may be a list of dicts (one
         trajectory each); a dict may also hold parameter values that differ between trajectories
         (experiment settings such as a drive frequency). ``ts`` is one array of sample times or
@@ -263,18 +158,19 @@ class Dataset:
         >>> d.settings(pend, 1)
         {l: 2.0}
         """
-        from .._solve._simulate import simulate
-
         if noise_kind not in NOISE_KINDS:
             raise DataError(f"noise_kind must be one of {NOISE_KINDS}, got {noise_kind!r}")
-        if not np.isscalar(noise) or noise < 0 or not np.isfinite(noise):
+        if isinstance(noise, bool) or not isinstance(noise, (int, float, np.integer, np.floating)):
+            raise DataError(f"noise must be a finite number >= 0, got {noise!r}")
+        noise = float(noise)
+        if noise < 0 or not np.isfinite(noise):
             raise DataError(f"noise must be a finite number >= 0, got {noise!r}")
         if ts is None:
             raise DataError("from_model needs ts=, the sample times (an array).")
         ics_list = [ics] if (ics is None or isinstance(ics, Mapping)) else list(ics)
         if not ics_list:
             raise DataError("from_model got an empty list of initial values; give at least one dict.")
-        if _is_list_of_arrays(ts, len(ics_list)) and len(ics_list) > 1:
+        if is_list_of_arrays(ts, len(ics_list)) and len(ics_list) > 1:
             ts_list = [np.asarray(x, dtype=float) for x in ts]
         else:
             ts_list = [np.asarray(ts, dtype=float)] * len(ics_list)
@@ -285,7 +181,7 @@ class Dataset:
         ys_list, known, times = [], [], []
         for j, (ic, tj) in enumerate(zip(ics_list, ts_list)):
             # validate the time grid first so that the error speaks about data, not solves
-            _validate_series(tj, {"t": tj}, j if len(ics_list) > 1 else None)
+            validate_series(tj, {"t": tj}, j if len(ics_list) > 1 else None)
             state_ics, settings = _split_known(model, ic or {})
             pvals = dict(params or {})
             pvals.update(settings)
@@ -396,7 +292,7 @@ class Dataset:
             where = i if len(self._series) > 1 else None
             exprs: list[sp.Expr] = []
             for k in s.values:
-                e = _resolve_key(model, k, where)
+                e = resolve_key(model, k, where)
                 if e in exprs:
                     raise DataError(
                         f"Columns {key_name(list(s.values)[exprs.index(e)])!r} and {key_name(k)!r} both "
@@ -420,7 +316,7 @@ class Dataset:
             if e is not None and e in model.rhs:
                 out[e] = v
         for k, v in s.values.items():
-            e = _resolve_key(model, k, where)
+            e = resolve_key(model, k, where)
             if e in model.rhs and e not in out:
                 out[e] = float(v[0])
         return out
@@ -450,7 +346,7 @@ class Dataset:
         out: dict[Any, tuple[float, float]] = {}
         for s in self._series:
             for k, v in s.values.items():
-                kk = _resolve_key(model, k, None) if model is not None else k
+                kk = resolve_key(model, k, None) if model is not None else k
                 lo, hi = float(np.min(v)), float(np.max(v))
                 if kk in out:
                     lo, hi = min(lo, out[kk][0]), max(hi, out[kk][1])
@@ -472,14 +368,8 @@ class Dataset:
         return ax
 
 
-def _is_list_of_arrays(t, n: int | None = None) -> bool:
-    """True for a list of 1-D time arrays (one per trajectory), not one list of times."""
-    if isinstance(t, (list, tuple)) and len(t) > 0 and (n is None or len(t) == n):
-        return all(np.ndim(x) == 1 for x in t)
-    return False
-
-
-def _resolve_key(model, key: Any, index: int | None) -> sp.Expr:
+def resolve_key(model, key: Any, index: int | None) -> sp.Expr:
+    """The state or observable of `model` that the data key `key` names (errors name the column)."""
     where = f" (trajectory {index})" if index is not None else ""
     if isinstance(key, str):
         try:
@@ -499,9 +389,6 @@ def _resolve_key(model, key: Any, index: int | None) -> sp.Expr:
     except UnknownNameError:
         pass
     # An observable: an expression of the model's states, parameters and t.
-    from .._compile._codegen import compile_exprs
-    from ..errors import SymmlError
-
     try:
         compile_exprs(model, [key], title="observable")
     except SymmlError as err:
@@ -540,7 +427,7 @@ def _resolve_known(model, key: Any, index: int | None):
     if isinstance(key, str):
         return None
     try:
-        return _resolve_key(model, key, index)
+        return resolve_key(model, key, index)
     except UnknownNameError:
         return None
 

@@ -138,7 +138,8 @@ class SavitzkyGolay:
         h = _uniform_step(t, "Savitzky–Golay")
         w = self.window or self.choose_window(x)
         return [
-            savgol_filter(x, w, self.polyorder, deriv=k, delta=h, mode="interp") for k in range(order + 1)
+            np.asarray(savgol_filter(x, w, self.polyorder, deriv=k, delta=h, mode="interp"))
+            for k in range(order + 1)
         ]
 
 

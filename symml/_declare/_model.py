@@ -18,24 +18,16 @@ from typing import Any
 import sympy as sp
 
 from ..errors import (
-    AlgebraicEquationError,
-    DuplicateEquationError,
-    MissingEquationError,
     ModelError,
-    NotSolvableError,
-    UndeclaredSymbolError,
     UnknownNameError,
     suggest,
 )
+from ._reduce import _d, reduce_equations
 from ._symbols import (
     NeuralSpec,
     Parameter,
     base_state,
     derivative_order,
-    is_derivative_state,
-    is_neural_call,
-    is_state,
-    neural_spec,
     state_aliases,
     state_name,
     t,
@@ -44,34 +36,19 @@ from ._symbols import (
 Key = "sp.Basic | str"
 
 
-def _d(s: sp.Expr, n: int) -> sp.Expr:
-    return s if n == 0 else sp.Derivative(s, (t, n))
-
-
-def _divide(num: sp.Expr, den: sp.Expr) -> sp.Expr:
-    # Distribute a monomial denominator over the terms: (-g*m - k*v)/m prints as -g - k*v/m.
-    if (
-        den.is_Number
-        or den.is_Symbol
-        or (den.is_Mul and all(f.is_Symbol or f.is_Number or f.is_Pow for f in den.args))
-    ):
-        return sp.Add(
-            *[
-                term / den
-                for term in sp.Add.make_args(
-                    sp.expand(
-                        num,
-                        deep=False,
-                        mul=True,
-                        multinomial=False,
-                        power_exp=False,
-                        power_base=False,
-                        log=False,
-                    )
-                )
-            ]
+def _as_sympy(value: Any, what: str) -> sp.Basic:
+    # Never sp.sympify a string: SymPy parses it with eval, so text could run code.
+    if isinstance(value, str):
+        raise ModelError(
+            f"{what} is the string {value!r}; symml does not parse strings (parsing runs code). Write it in "
+            "SymPy instead, e.g. x, = sm.states('x'); k, = sm.parameters('k'); sp.Eq(x.diff(sm.t), -k * x)."
         )
-    return num / den
+    try:
+        return sp.sympify(value, strict=True)
+    except sp.SympifyError:
+        raise ModelError(
+            f"{what} must be a SymPy expression or a number, got {type(value).__name__}: {value!r}."
+        ) from None
 
 
 class Model:
@@ -113,11 +90,11 @@ class Model:
         params: Iterable[sp.Symbol] | None = None,
         networks: Mapping[str, Any] | None = None,
     ):
-        if isinstance(equations, (sp.Basic, sp.Eq)):
+        if isinstance(equations, (sp.Basic, sp.Eq, str)):
             equations = [equations]
         eqs = []
         for e in equations:
-            e = sp.sympify(e)
+            e = _as_sympy(e, "An equation")
             if isinstance(e, sp.Equality):
                 eqs.append(e)
             elif isinstance(e, sp.Expr):
@@ -150,162 +127,13 @@ class Model:
 
     # ------------------------------------------------------------------ construction
     def _reduce(self, extra_params, defaults) -> None:
-        exprs = [eq.lhs - eq.rhs for eq in self._equations]
-
-        derivs: set[sp.Derivative] = set()
-        funcs: set[sp.Expr] = set()
-        for e in exprs:
-            for d in e.atoms(sp.Derivative):
-                if not is_derivative_state(d):
-                    raise ModelError(
-                        f"Unsupported derivative {d}: only derivatives of states with respect to t "
-                        "are allowed (declare states with sm.states)."
-                    )
-                derivs.add(d)
-            for f in e.atoms(sp.core.function.AppliedUndef):
-                if is_neural_call(f):
-                    continue
-                if not is_state(f):
-                    raise ModelError(
-                        f"{f} is an undefined function applied to {f.args}; states must be functions "
-                        "of t alone, declared with sm.states('x ...')."
-                    )
-                funcs.add(f)
-
-        order: dict[sp.Expr, int] = {f: 0 for f in funcs}
-        for d in derivs:
-            b = base_state(d)
-            order[b] = max(order[b], derivative_order(d))
-
-        # The highest derivative each equation contains.
-        eq_highest: list[set[sp.Expr]] = []
-        for eq, e in zip(self._equations, exprs):
-            hs = {d for d in e.atoms(sp.Derivative) if derivative_order(d) == order[base_state(d)]}
-            if not e.atoms(sp.Derivative):
-                raise AlgebraicEquationError(
-                    f"Equation {eq} contains no derivative. Algebraic equations (DAEs) are not "
-                    "supported yet: substitute the relation into the other equations, or "
-                    "differentiate it into an ODE."
-                )
-            if not hs:
-                raise NotSolvableError(
-                    f"Equation {eq} contains only lower derivatives "
-                    f"{sorted(map(str, e.atoms(sp.Derivative)))}, but higher ones of the same "
-                    "states appear elsewhere; each equation must define a highest derivative."
-                )
-            eq_highest.append(hs)
-
-        states_in_order: list[sp.Expr] = []
-        for hs in eq_highest:
-            for h in sorted(hs, key=str):
-                b = base_state(h)
-                if b not in states_in_order:
-                    states_in_order.append(b)
-        missing = [f for f in funcs if order[f] == 0 or f not in states_in_order]
-        if missing:
-            names = ", ".join(sorted(str(m) for m in missing))
-            raise MissingEquationError(
-                f"State(s) {names} appear in the equations but no equation defines a derivative "
-                "of them. Add an equation for each, or replace them by parameters if they are "
-                "constants."
-            )
-
-        highest = [_d(s, order[s]) for s in states_in_order]
-        if len(exprs) != len(highest):
-            single: dict[sp.Expr, list[sp.Eq]] = {}
-            for eq, hs in zip(self._equations, eq_highest):
-                if len(hs) == 1:
-                    single.setdefault(next(iter(hs)), []).append(eq)
-            dup = {h: es for h, es in single.items() if len(es) > 1}
-            if dup:
-                h, es = next(iter(dup.items()))
-                raise DuplicateEquationError(
-                    f"{len(es)} equations define the same highest derivative {h}: "
-                    + "; ".join(str(e) for e in es)
-                    + ". Keep one equation per state, or combine them."
-                )
-            raise NotSolvableError(
-                f"{len(exprs)} equations for {len(highest)} highest derivatives "
-                f"({', '.join(map(str, highest))}): the system is over-determined. Remove the "
-                "extra equations."
-            )
-
-        dummies = [sp.Dummy(f"h{i}") for i in range(len(highest))]
-        rep = dict(zip(highest, dummies))
-        sub = [e.xreplace(rep) for e in exprs]
-        for eq, e in zip(self._equations, sub):
-            for dmy in dummies:
-                if sp.diff(e, dmy).has(*dummies):
-                    raise NotSolvableError(
-                        f"Equation {eq} is nonlinear in its highest derivatives; symml solves "
-                        "only equations linear in them. Rewrite it in explicit form "
-                        "(highest derivative = ...)."
-                    )
-        A, b = sp.linear_eq_to_matrix(sub, dummies)
-        if A.is_diagonal():
-            diag = [A[i, i] for i in range(A.rows)]
-            if any(sp.simplify(a) == 0 for a in diag):
-                raise NotSolvableError(
-                    f"Cannot solve for {highest}: a coefficient of a highest derivative is zero."
-                )
-            sol = [_divide(b[i], diag[i]) for i in range(A.rows)]
-        else:
-            det = sp.simplify(A.det())
-            if det == 0:
-                raise NotSolvableError(
-                    "The equations cannot be solved for the highest derivatives "
-                    f"{', '.join(map(str, highest))}: their coefficient matrix is singular. "
-                    "Check for equations that are multiples of each other."
-                )
-            sol = [sp.cancel(s) for s in A.LUsolve(b)]
-        solved = dict(zip(highest, sol))
-
-        maxo = max(order[s] for s in states_in_order)
-        state_list = [_d(s, k) for k in range(maxo) for s in states_in_order if k < order[s]]
-        rhs = {}
-        for st in state_list:
-            b_ = base_state(st)
-            k = derivative_order(st)
-            rhs[st] = solved[_d(b_, k + 1)] if k + 1 == order[b_] else _d(b_, k + 1)
-
-        # Parameters: declared Parameter symbols, symbols with a default, or listed in params.
-        free = set()
-        for e in exprs:
-            free |= e.free_symbols
-        free.discard(t)
-        extra = set(extra_params or [])
-        for p in extra:
-            if not isinstance(p, sp.Symbol):
-                raise ModelError(f"params must be SymPy symbols, got {p!r}")
-        default_syms = {k for k in (defaults or {}) if isinstance(k, sp.Symbol)}
-        undeclared = sorted(
-            (s for s in free if not isinstance(s, Parameter) and s not in extra | default_syms),
-            key=str,
-        )
-        if undeclared:
-            names = ", ".join(str(s) for s in undeclared)
-            raise UndeclaredSymbolError(
-                f"Symbol(s) {names} are neither states, parameters nor t. Declare parameters with "
-                f"sm.parameters({' '.join(str(s) for s in undeclared)!r}) (or pass params=[...] or a "
-                "default value), and states with sm.states(...)."
-            )
-        params = tuple(sorted(free | (extra & free), key=lambda s: s.name))
-
-        neural: dict[str, NeuralSpec] = {}
-        for e in rhs.values():
-            for f in e.atoms(sp.core.function.AppliedUndef):
-                if is_neural_call(f):
-                    spec, _ = neural_spec(f)
-                    if spec.name in neural and neural[spec.name] != spec:
-                        raise ModelError(f"Two different neural terms are both named {spec.name!r}.")
-                    neural[spec.name] = spec
-
+        red = reduce_equations(self._equations, extra_params, defaults)
         set_ = object.__setattr__
-        set_(self, "_states", tuple(state_list))
-        set_(self, "_params", params)
-        set_(self, "_rhs", types.MappingProxyType(rhs))
-        set_(self, "_orders", types.MappingProxyType(order))
-        set_(self, "_neural", tuple(neural[k] for k in sorted(neural)))
+        set_(self, "_states", red.states)
+        set_(self, "_params", red.params)
+        set_(self, "_rhs", types.MappingProxyType(red.rhs))
+        set_(self, "_orders", types.MappingProxyType(red.order))
+        set_(self, "_neural", red.neural)
         resolved = {}
         for k, v in (defaults or {}).items():
             sym = self.lookup(k)
@@ -390,7 +218,7 @@ class Model:
                 f"(states: {', '.join(self.state_names())}; "
                 f"parameters: {', '.join(self.param_names()) or 'none'})." + suggest(key, table)
             )
-        key = sp.sympify(key)
+        key = _as_sympy(key, "A key")
         if key in self._rhs or key in self._params:
             return key
         if isinstance(key, sp.Symbol) and key.name in self._name_table() and key not in self._params:
@@ -450,8 +278,8 @@ class Model:
         """
         rep = {}
         for k, v in mapping.items():
-            key = self.lookup(k) if isinstance(k, str) else sp.sympify(k)
-            rep[key] = sp.sympify(v)
+            key = self.lookup(k) if isinstance(k, str) else _as_sympy(k, "A key of subs")
+            rep[key] = _as_sympy(v, f"The replacement for {key}")
         eqs = [eq.xreplace(rep) for eq in self._equations]
         eqs = [e if isinstance(e, sp.Equality) else e for e in eqs]
         defaults = {k: v for k, v in self._defaults.items() if k not in rep}

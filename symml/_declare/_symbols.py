@@ -14,14 +14,17 @@ Derivative(x(t), t)
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 import sympy as sp
 
 from ..errors import ModelError
 
-#: The independent variable shared by every model.
 t = sp.Symbol("t", real=True)
+"""The independent variable shared by every model: a real SymPy Symbol ``t``.
+
+States are functions of it (``x(t)``), derivatives are taken along it (``x.diff(t)``), and
+equations may use it explicitly (``sp.cos(w * t)``)."""
 
 ACTIVATIONS = ("tanh", "relu", "softplus", "gelu", "sigmoid", "silu", "elu", "identity", "sin")
 
@@ -33,7 +36,17 @@ class Parameter(sp.Symbol):
 def states(names: str, **assumptions: Any) -> tuple[sp.Expr, ...]:
     """Declare states, returned as SymPy applied functions of ``t``.
 
-    Always returns a tuple, even for one name.
+    Args:
+        names: the names, separated by spaces or commas (``"x y"``).
+        **assumptions: SymPy assumptions for the functions (``real=True`` unless given).
+
+    Returns:
+        One applied function ``x(t)`` per name: always a tuple, even for one name.
+
+    Raises:
+        ModelError: a name is ``t`` (the independent variable).
+        TypeError: ``names`` is not a string.
+        ValueError: ``names`` holds no name.
 
     >>> x, = states("x")
     >>> x
@@ -49,6 +62,18 @@ def states(names: str, **assumptions: Any) -> tuple[sp.Expr, ...]:
 
 def parameters(names: str, **assumptions: Any) -> tuple[Parameter, ...]:
     """Declare parameters (real by default; pass ``positive=True`` to help closed forms).
+
+    Args:
+        names: the names, separated by spaces or commas (``"m k g"``).
+        **assumptions: SymPy assumptions (``real=True`` unless a sign assumption is given).
+
+    Returns:
+        One `Parameter` (a SymPy Symbol) per name, as a tuple.
+
+    Raises:
+        ModelError: a name is ``t`` (the independent variable).
+        TypeError: ``names`` is not a string.
+        ValueError: ``names`` holds no name.
 
     >>> m, k = parameters("m k", positive=True)
     >>> m.is_positive
@@ -78,23 +103,30 @@ def is_state(expr: sp.Basic) -> bool:
     return isinstance(expr, sp.core.function.AppliedUndef) and expr.args == (t,) and not is_neural_call(expr)
 
 
+def _variable_count(expr: sp.Derivative) -> tuple[tuple[sp.Expr, int], ...]:
+    # SymPy's stubs type `Derivative.variable_count` as `Basic`; it is a tuple of (variable, count).
+    return cast("tuple[tuple[sp.Expr, int], ...]", expr.variable_count)
+
+
 def is_derivative_state(expr: sp.Basic) -> bool:
     """True for ``Derivative(x(t), (t, n))`` with ``x`` a state."""
     return (
         isinstance(expr, sp.Derivative)
         and is_state(expr.expr)
-        and all(v == t for v, _ in expr.variable_count)
+        and all(v == t for v, _ in _variable_count(expr))
     )
 
 
 def base_state(expr: sp.Basic) -> sp.Expr:
     """``x(t)`` for ``x(t)`` or any derivative of it."""
-    return expr.expr if isinstance(expr, sp.Derivative) else expr
+    # Callers pass a state or a derivative state, both `Expr`; SymPy types `Derivative.expr` as `Basic`.
+    return cast(sp.Expr, expr.expr if isinstance(expr, sp.Derivative) else expr)
 
 
 def derivative_order(expr: sp.Basic) -> int:
+    """The order ``n`` of ``Derivative(x(t), (t, n))``; 0 for anything else."""
     if isinstance(expr, sp.Derivative):
-        return int(sum(c for _, c in expr.variable_count))
+        return int(sum(c for _, c in _variable_count(expr)))
     return 0
 
 
@@ -189,6 +221,22 @@ def neural(
 ) -> Neural:
     """Declare a neural term ``name`` with the given inputs (states, derivative states or ``t``).
 
+    Args:
+        name: an identifier; output ``k`` is the SymPy function ``{name}_{k}``.
+        inputs: the network's inputs: states, derivatives of states, or `t`.
+        outputs: the number of outputs (each one a SymPy expression ``U[k]``).
+        width: neurons per hidden layer.
+        depth: hidden layers (0: a linear map).
+        activation: the hidden activation, one of ``ACTIVATIONS``.
+        final_activation: the activation of the output layer (``"identity"`` by default).
+
+    Returns:
+        A `Neural` placeholder: ``U[k]`` is its k-th output, ``len(U)`` the number of outputs.
+
+    Raises:
+        ModelError: an input is not a state, a derivative of a state or ``t``.
+        ValueError: a bad name, no inputs, or an invalid size or activation.
+
     >>> u, v = states("u v")
     >>> U = neural("U", inputs=[u, v], outputs=2, width=8)
     >>> U[0]
@@ -196,7 +244,12 @@ def neural(
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"neural term name must be an identifier like 'U', got {name!r}")
-    inputs = tuple(sp.sympify(i) for i in inputs)
+    if any(isinstance(i, str) for i in inputs):
+        raise ModelError(
+            f"neural term {name!r}: inputs must be SymPy states or sm.t, got strings {list(inputs)!r}. "
+            "Declare the states with sm.states(...) and pass them, e.g. inputs=[u, v]."
+        )
+    inputs = tuple(sp.sympify(i, strict=True) for i in inputs)
     if not inputs:
         raise ValueError(f"neural term {name!r} needs at least one input (a state or t)")
     for i in inputs:
@@ -223,4 +276,6 @@ def is_neural_call(expr: sp.Basic) -> bool:
 
 def neural_spec(expr: sp.Basic) -> tuple[NeuralSpec, int]:
     """(spec, output index) of a neural call."""
-    return expr.func._symml_neural, expr.func._symml_index
+    # `neural` attaches the spec to the function class it creates at run time.
+    func: Any = expr.func
+    return func._symml_neural, func._symml_index

@@ -13,7 +13,7 @@ initial values are those of the first trajectory (so ``sm.simulate`` runs at onc
 * Derivatives: ``"weak"`` (integration against test functions instead of differentiation;
   SINDy only; the default with SINDy, ``"auto"``, because it is by far the most robust to
   noise), ``"savgol"`` (the default with the other backends), ``"spline"`` or
-  ``"finite_difference"``; see `symml.differentiate`.
+  ``"finite_difference"``; see `symml._data._derivatives`.
 
 Use `discover_system` for everything behind the model: the fitted expression of each
 equation with its scores and sparsity path, and the same equations with plain numbers.
@@ -21,9 +21,6 @@ equation with its scores and sparsity path, and the same equations with plain nu
 >>> import numpy as np, symml as sm
 >>> from symml.distill.base import round_floats
 >>> data = sm.Dataset.from_model(sm.zoo.lotka_volterra(), ts=np.linspace(0, 10, 501))
->>> model = sm.discover(data, library="polynomial", degree=2)
->>> model.params
-(c0, c1, c2, c3)
 >>> from symml._discover._discover import discover_system
 >>> for eq in discover_system(data, library="polynomial", degree=2).equations:
 ...     print(eq.lhs, "=", round_floats(eq.rhs, 3))
@@ -34,8 +31,8 @@ Derivative(v(t), t) = 1.8*u(t)*v(t) - 0.8*v(t)
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 import sympy as sp
@@ -52,13 +49,44 @@ from .._declare._symbols import (
     state_name,
     t,
 )
-from ..distill.base import Expression, get_backend, parametrize, round_floats
+from ..distill.base import Backend, Expression, get_backend, parametrize, round_floats
 from ..distill.library import evaluate, make_library
+from ..distill.postprocess import integrate
 from ..errors import DataError, SymmlError
 
 
 class DiscoveryError(SymmlError, ValueError):
     """Options of sm.discover that do not fit together (e.g. the weak form with Operon)."""
+
+
+@runtime_checkable
+class _LinearBackend(Protocol):
+    """What a backend with ``linear = True`` provides besides ``fit`` (see `Backend`)."""
+
+    name: str
+
+    def terms(self, inputs: Sequence[sp.Expr]) -> list[sp.Expr]: ...
+
+    def fit_features(
+        self,
+        Theta: Any,
+        y: Any,
+        terms: Sequence[sp.Expr],
+        inputs: Sequence[sp.Expr] = (),
+        n_effective: float | None = None,
+    ) -> Expression: ...
+
+
+def _as_linear(engine: Backend) -> _LinearBackend | None:
+    """The backend as a linear one when it says it is, else ``None``."""
+    if not engine.linear:
+        return None
+    if not isinstance(engine, _LinearBackend):
+        raise DiscoveryError(
+            f"Backend {engine.name!r} sets linear = True but lacks terms(inputs) or "
+            "fit_features(Theta, y, terms, inputs, n_effective); implement both or set linear = False."
+        )
+    return engine
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -84,7 +112,8 @@ class Discovery:
     @property
     def equations(self) -> tuple[sp.Eq, ...]:
         """The discovered equations with the fitted numbers in place of the parameters."""
-        return tuple(sp.Eq(lhs, res.expr) for lhs, res in self.results.items())
+        # SymPy infers `Eq(...)` as a union (it may evaluate to a boolean); unevaluated it is an `Eq`.
+        return tuple(cast(sp.Eq, sp.Eq(lhs, res.expr, evaluate=False)) for lhs, res in self.results.items())
 
     @property
     def plain(self) -> Model:
@@ -180,8 +209,6 @@ def _integrable_terms(terms, velocities: dict) -> dict[int, tuple[sp.Expr, sp.Ex
     whose value is ``x``) with ``g`` a function of ``x`` alone: ``{index: (x, G)}`` with
     ``G = ∫ g dx``. In the weak form such a term needs no velocity data at all:
     ``∫ φ g(x) x' dt = -∫ φ' G(x) dt``."""
-    from ..distill.base import time_budget
-
     out = {}
     s = sp.Dummy("s", real=True)
     for j, term in enumerate(terms):
@@ -196,14 +223,12 @@ def _integrable_terms(terms, velocities: dict) -> dict[int, tuple[sp.Expr, sp.Ex
         gs = g.xreplace({b: s})
         if gs.free_symbols - {s} or gs.atoms(sp.core.function.AppliedUndef) or gs.atoms(sp.Derivative):
             continue
-        try:
-            with time_budget(2.0):
-                G = sp.integrate(gs, s)
-        except TimeoutError:
-            continue
-        if G.has(sp.Integral) or G.has(sp.Piecewise):
+        G = integrate(gs, s, timeout=2.0)  # in the symbolic worker, under its budget
+        if G is None or G.has(sp.Integral) or G.has(sp.Piecewise):
             continue
         G = G.xreplace({s: b})
+        if not isinstance(G, sp.Expr):
+            continue
         try:
             evaluate([G], [b], np.zeros((1, 1)), check=False)
         except SymmlError:  # an antiderivative with no JAX translation: keep the plain term
@@ -213,7 +238,11 @@ def _integrable_terms(terms, velocities: dict) -> dict[int, tuple[sp.Expr, sp.Ex
 
 
 def _regression(data, bases, cols, orders, method, library_terms_fn):
-    """Inputs, targets (one per base state) and the rows of the regression."""
+    """Inputs, library terms, the regression matrix, targets (one per base state), the first
+    trajectory's initial values and the effective number of rows (``None``: unknown).
+
+    The matrix holds the samples of the inputs (pointwise derivatives) or, for the weak form,
+    the library terms integrated against the test functions."""
     inputs = list(bases) + [b.diff(t) for b in bases if orders[b] == 2]
     weak = isinstance(method, Weak)
     pointwise = get_method(method.features) if weak else method
@@ -278,8 +307,8 @@ def _regression(data, bases, cols, orders, method, library_terms_fn):
     Y = {b: np.concatenate(y_rows[b]) for b in bases}
     if weak:
         n_eff = noise_stats[0] ** 2 / noise_stats[1] if noise_stats[1] > 0 else None
-        return inputs, terms, None, np.vstack(G_rows), Y, first_values, n_eff
-    return inputs, terms, np.vstack(X_rows), None, Y, first_values, None
+        return inputs, terms, np.vstack(G_rows), Y, first_values, n_eff
+    return inputs, terms, np.vstack(X_rows), Y, first_values, None
 
 
 def discover_system(
@@ -304,11 +333,21 @@ def discover_system(
             default polynomials up to ``degree`` in the states (and velocities).
         differentiation: ``"auto"`` (the weak form with SINDy, Savitzky–Golay with the other
             backends), ``"weak"``, ``"savgol"``, ``"spline"``, ``"finite_difference"``, or an
-            object from `symml.differentiate`.
+            estimator object from `symml._data._derivatives` (``SavitzkyGolay(window=31)``).
         order: differential order (1 or 2) of states observed without a velocity column.
         degree: polynomial degree for the default/named polynomial library.
         name: the model's name; ``prefix``: the parameters' name prefix (``c0, c1, ...``).
         backend_options: options for the backend (e.g. ``selection="aic"`` for SINDy).
+
+    Returns:
+        A `Discovery`: the model, each equation's fit with its scores, the library.
+
+    Raises:
+        DataError: ``data`` is not a Dataset or DataFrame, a column is not a state or its
+            velocity, or there are fewer regression rows than library terms.
+        DiscoveryError: options that do not fit together (``order`` not 1 or 2, the weak form
+            or ``library=`` with a backend that is not linear).
+        UnknownBackendError: ``backend`` is not a known name or a `Backend` instance.
     """
     data = _as_dataset(data)
     bases, cols = _columns(data)
@@ -316,35 +355,37 @@ def discover_system(
         raise DiscoveryError(f"order must be 1 or 2 (or None), got {order!r}.")
     orders = {b: 2 if (b.diff(t) in cols or order == 2) else 1 for b in bases}
     engine = _engine(backend, library, degree, backend_options)
+    linear = _as_linear(engine)
     if isinstance(differentiation, str) and differentiation == "auto":
-        method = Weak() if engine.linear else SavitzkyGolay()
+        method = Weak() if linear is not None else SavitzkyGolay()
     else:
         method = get_method(differentiation)
-    if isinstance(method, Weak) and not engine.linear:
+    weak = isinstance(method, Weak)
+    if weak and linear is None:
         raise DiscoveryError(
             f"The weak form is a linear regression on integrated library terms; backend "
             f"{engine.name!r} is not linear. Use backend='sindy' with differentiation='weak', or a "
             "pointwise differentiation ('savgol', 'spline', 'finite_difference') with this backend."
         )
-    terms_fn = engine.terms if engine.linear else (lambda inputs: [])
+    terms_fn = linear.terms if linear is not None else (lambda inputs: [])
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):  # many small solves: no thread contention
-        inputs, terms, X, G, Y, first, n_eff = _regression(data, bases, cols, orders, method, terms_fn)
-    rows = (G if G is not None else X).shape[0]
-    if engine.linear and rows <= len(terms):
+        inputs, terms, M, Y, first, n_eff = _regression(data, bases, cols, orders, method, terms_fn)
+    rows = M.shape[0]
+    if linear is not None and rows <= len(terms):
         raise DataError(
             f"Only {rows} regression rows for {len(terms)} library terms; give more samples "
             "(or a smaller library)."
         )
     results: dict[sp.Expr, Expression] = {}
-    Theta = G if G is not None else (evaluate(terms, inputs, X) if engine.linear else None)
+    Theta = None if linear is None else (M if weak else evaluate(terms, inputs, M))
     for b in bases:
         lhs = b.diff(t, orders[b])
-        if engine.linear:
-            results[lhs] = engine.fit_features(Theta, Y[b], terms, inputs, n_effective=n_eff)
+        if linear is not None:
+            results[lhs] = linear.fit_features(Theta, Y[b], terms, inputs, n_effective=n_eff)
         else:
-            results[lhs] = engine.fit(X, Y[b], inputs)
+            results[lhs] = engine.fit(M, Y[b], inputs)
     model = _build_model(results, bases, orders, first, name, prefix)
     return Discovery(
         model=model,
@@ -356,11 +397,16 @@ def discover_system(
     )
 
 
-def _engine(backend: Any, library: Any, degree: int, options: dict[str, Any]):
+def _engine(backend: Any, library: Any, degree: int, options: dict[str, Any]) -> Backend:
     engine = get_backend(backend, **options)
     if engine.linear:
         explicit = library is not None or (isinstance(backend, str) and "library" not in options)
         if explicit:
+            if isinstance(engine, type) or not dataclasses.is_dataclass(engine):
+                raise DiscoveryError(
+                    f"library= needs a backend that is a dataclass with a 'library' field; backend "
+                    f"{engine.name!r} is a {type(engine).__name__}. Set its library yourself instead."
+                )
             engine = dataclasses.replace(engine, library=make_library(library, degree))
     elif library is not None:
         raise DiscoveryError(
@@ -378,10 +424,40 @@ def discover(
     order: int | None = None,
     **options: Any,
 ) -> Model:
-    """Discover a Model from data (see `discover_system` for the arguments).
+    """Discover a Model from data: estimate derivatives, regress them on candidate terms.
 
     The model's constants are parameters ``c0, c1, ...`` whose defaults are the fitted
-    values; ``discover_system(...).plain`` gives the same model with plain numbers.
+    values, and its initial values are those of the first trajectory, so `simulate` and
+    `fit` run on it at once; ``discover_system(...).plain`` gives the same model with plain
+    numbers, and the fits behind it.
+
+    Args:
+        data: a `Dataset` (or a DataFrame with a ``t`` column) observing the states; a
+            column ``x_t`` is the velocity of ``x`` (the equation for ``x`` is then of order 2).
+        backend: ``"sindy"`` (sparse regression, the default), ``"operon"`` or ``"pysr"``
+            (symbolic regression), or a backend instance.
+        library: SINDy's candidate terms: ``"polynomial"``, ``"trig"``, SymPy terms, a
+            library object; default polynomials up to ``degree`` in the states.
+        differentiation: ``"auto"`` (the weak form with SINDy, Savitzky–Golay otherwise),
+            ``"weak"``, ``"savgol"``, ``"spline"`` or ``"finite_difference"``.
+        order: differential order (1 or 2) of the states observed without a velocity.
+        **options: ``degree``, ``name``, ``prefix`` and the backend's own options (see
+            `discover_system`).
+
+    Returns:
+        The discovered `Model`.
+
+    Raises:
+        DataError: ``data`` is not a Dataset or DataFrame, a column is not a state or its
+            velocity, or there are too few samples for the library.
+        DiscoveryError: options that do not fit together (e.g. the weak form with Operon).
+        UnknownBackendError: ``backend`` is not a known name or a backend instance.
+
+    >>> import numpy as np, symml as sm
+    >>> data = sm.Dataset.from_model(sm.zoo.lotka_volterra(), ts=np.linspace(0, 10, 501))
+    >>> model = sm.discover(data, library="polynomial", degree=2)
+    >>> model.params
+    (c0, c1, c2, c3)
     """
     return discover_system(data, backend, library, differentiation, order, **options).model
 
@@ -405,40 +481,3 @@ def _build_model(results, bases, orders, first, name, prefix) -> Model:
     for z, v in first.items():
         defaults[z] = v
     return Model(eqs, defaults=defaults, name=name)
-
-
-# ----------------------------------------------------------------------------- command line
-
-
-def discover_cli(args: Any) -> int:
-    """``symml discover DATA.csv ...`` (see ``symml discover --help``)."""
-    import sys
-
-    from .._serialize import save
-    from ..distill.library import Polynomial, Trig
-
-    columns = None
-    if getattr(args, "columns", None):
-        columns = [c.strip() for c in args.columns.split(",") if c.strip()]
-    data = Dataset.from_csv(args.data, time=args.time, columns=columns)
-    options: dict[str, Any] = {}
-    if args.backend == "sindy":
-        lib = Polynomial(int(args.degree))
-        options["library"] = lib + Trig() if args.trig else lib
-    elif args.trig or int(args.degree) != 3:
-        print(
-            f"note: --degree and --trig shape SINDy's library; backend {args.backend} ignores them",
-            file=sys.stderr,
-        )
-    found = discover_system(
-        data,
-        backend=args.backend,
-        differentiation=args.differentiation,
-        order=args.order,
-        **options,
-    )
-    print(found.summary())
-    if args.out:
-        save(found.model, args.out)
-        print(f"wrote {args.out}")
-    return 0

@@ -84,6 +84,7 @@ class Bound:
         if lo is None and hi is None:
             return value
         if hi is None:
+            assert lo is not None
             return math.log(value - lo)
         if lo is None:
             return math.log(hi - value)

@@ -22,7 +22,6 @@ True
 from __future__ import annotations
 
 import time as _time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,9 +32,15 @@ import numpy as np
 import optax
 import optimistix as optx
 
+from .._analytic._bridge import NoClosedForm
+from .._analytic._flow import flow_map
+from .._compile._cache import artefact, peek
 from .._compile._codegen import compile, compile_exprs
 from .._data._dataset import Dataset
-from .._solve._simulate import _DEFAULT_ADJOINT, _core, choose_solver, get_solver
+from .._declare._model import Model
+from .._solve._core import integrate
+from .._solve._options import DEFAULT_ADJOINT, SolveOptions, get_solver
+from .._solve._stiffness import choose_solver
 from ._bounds import Bound
 from ._loops import finite_tangent, iterate_optax, iterate_optimistix
 from ._result import FitResult, FitWarning, make_result
@@ -61,15 +66,12 @@ SOLUTIONS = ("auto", "analytic", "numeric")
 def _closed_form(model, problem: FitProblem, solution: str):
     """``(ClosedForm, autonomous, t0)`` of the model's flow ``y(t) = F(t - t0, y0, p)``, or None.
 
-    The flow is the one `symml.simulate` uses (`symml.flow.flow_map`: the general
-    solution for symbolic initial values, found once per model under a time budget and cached
-    on it), so a fit and the simulations of its result share one symbolic solve. ``"auto"``
+    The flow is the one `symml.simulate` uses (`symml._analytic.flow_map`: the general
+    solution for symbolic initial values, found once per model under a time budget and kept
+    in the artefact cache), so a fit and the simulations of its result share one symbolic solve. ``"auto"``
     tries linear models without neural terms only; ``"analytic"`` tries any model and raises
     `symml.NoClosedForm` when there is none.
     """
-    from .._analytic._closed_form import NoClosedForm
-    from .._analytic._flow import flow_map
-
     if solution == "numeric":
         return None
     t0s = {float(v) for a in problem.args for v in np.asarray(a["ts"])[:, 0]}
@@ -99,8 +101,12 @@ def _residual_fn(model, problem: FitProblem, slv, rtol, atol, max_steps, mode, f
     """``r(theta, args) -> (residual vector, (observables per group, solver codes))``."""
     vf = compile(model)
     obs = [compile_exprs(model, list(g.exprs), title="observable") for g in problem.groups]
-    controller = diffrax.PIDController(rtol=rtol, atol=atol)
-    adjoint = diffrax.ForwardMode() if mode == "fwd" else _DEFAULT_ADJOINT
+    options = SolveOptions(
+        solver=slv,
+        controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        adjoint=diffrax.ForwardMode() if mode == "fwd" else DEFAULT_ADJOINT,
+        max_steps=max_steps,
+    )
     groups = problem.groups
 
     def solve_one(y0, p, ts):
@@ -109,10 +115,8 @@ def _residual_fn(model, problem: FitProblem, slv, rtol, atol, max_steps, mode, f
             shift = ts[0] if autonomous else 0.0  # a driven flow is built for its own t0
             args = jnp.concatenate([p, y0])
             return jax.vmap(lambda tt: cf(tt - shift, args))(ts), jnp.asarray(0, jnp.int32)
-        ys, _, _, code, _ = _core(
-            vf, None, y0, p, ts[0], ts[-1], ts, slv, controller, None, adjoint, max_steps, None, 1e-12
-        )
-        return ys, code
+        sol = integrate(vf, y0, ts, p, options)
+        return sol.ys, sol.result
 
     def residuals(theta, args):
         out, preds, codes = [], [], []
@@ -183,7 +187,8 @@ def _runner(model, problem, method, slv, rtol, atol, max_steps, size, tol, verbo
                 # compile. Chain rule back to the original parametrisation (diagonal transform).
                 _, dtheta = jax.jvp(lambda zz: transform(zz, lims), (z,), (jnp.ones_like(z),))
                 Jz = state.f_info.jac.as_matrix()
-                J = jnp.where(dtheta != 0, Jz / jnp.where(dtheta != 0, dtheta, 1.0), 0.0)
+                d = dtheta[None, :]  # one column per unknown
+                J = jnp.where(d != 0, Jz / jnp.where(d != 0, d, 1.0), 0.0)
                 _, preds, codes = state.aux
                 return theta, n, conv, code, hist, state.f_info.residual, J, preds, codes
         elif method == "bfgs" or isinstance(method, optx.AbstractMinimiser):
@@ -214,31 +219,6 @@ def _runner(model, problem, method, slv, rtol, atol, max_steps, size, tol, verbo
 def _with_value(residuals, theta, args):
     r, aux = residuals(theta, args)
     return r, (r, aux)
-
-
-# Compiled fit programs depend on the equations, never on default values: models with equal
-# equations (e.g. two calls of sm.zoo.lotka_volterra()) share them. A small LRU keeps them.
-_RUNNERS: OrderedDict = OrderedDict()
-_RUNNERS_MAX = 64
-
-
-def _cached_runner(model, key):
-    if model.neural:  # the weights are compiled in: per model object
-        return model._cache.setdefault("fit_runners", {}).get(key)
-    full = (model.equations, model.states, model.params) + key
-    runner = _RUNNERS.get(full)
-    if runner is not None:
-        _RUNNERS.move_to_end(full)
-    return runner
-
-
-def _store_runner(model, key, runner):
-    if model.neural:
-        model._cache.setdefault("fit_runners", {})[key] = runner
-        return
-    _RUNNERS[(model.equations, model.states, model.params) + key] = runner
-    while len(_RUNNERS) > _RUNNERS_MAX:
-        _RUNNERS.popitem(last=False)
 
 
 # ----------------------------------------------------------------------------- fit
@@ -277,14 +257,17 @@ def fit(
             without one); ``"fit"``: estimate every initial value of every trajectory; a dict
             ``{state: value or "fit"}`` or a list of states to estimate, the rest from the data.
         bounds: ``{symbol: (lo, hi)}`` with None for no limit. Bounded unknowns are fitted
-            through log / sine transforms (`symml.bounds.Bound`); parameters declared
+            through log / sine transforms (`symml._fit._bounds.Bound`); parameters declared
             ``positive=True`` are kept positive by default (``bounds={k: None}`` lifts that).
         method: ``"lm"`` (Levenberg–Marquardt, default), ``"bfgs"``, ``"adam"`` (optax, rate
             1e-2 in the transformed coordinates), or an optimistix least-squares solver or
             minimiser, or an optax optimiser.
         weights: None (all 1), ``"relative"`` (1 / mean|value| per observed key, for relative
             noise), or ``{key: weight}``; residuals are multiplied by the weights (use 1/σ).
-        solver, rtol, atol, max_steps: the ODE solve (see `symml.simulate`).
+        solver: the ODE solve (see `symml.simulate`).
+        rtol: the ODE solve (see `symml.simulate`).
+        atol: the ODE solve (see `symml.simulate`).
+        max_steps: the ODE solve (see `symml.simulate`).
         max_iter: optimiser steps (default 200 for lm, 500 for bfgs, 5000 for adam).
         tol: convergence tolerance (relative and absolute, on unknowns and loss; adam: relative
             improvement over the last 100 steps). Defaults 1e-10 (1e-7 for adam).
@@ -303,8 +286,6 @@ def fit(
     mode above). The whole optimisation is one compiled call, cached per model and problem
     structure: fitting new data of the same shape does not recompile.
     """
-    from .._declare._model import Model
-
     if not isinstance(model, Model):
         raise TypeError(f"fit needs a symml Model first; got {type(model).__name__}.")
     if not isinstance(data, Dataset):
@@ -359,16 +340,30 @@ def fit(
         jnp.asarray(lims.T),
         jnp.asarray(max_iter, jnp.int32),
     )
-    runner = _cached_runner(model, key)
+    # The whole optimisation, compiled once per model and problem structure (an artefact).
+    runner = peek(model, "fit_runner", key)
     compile_seconds = 0.0
     if runner is None:
         t_start = _time.perf_counter()
-        program = _runner(
-            model, problem, method, slv, float(rtol), float(atol), int(max_steps), size, tol, verbose, flow
-        )
-        runner = program.lower(*call_args).compile()
+
+        def build():
+            program = _runner(
+                model,
+                problem,
+                method,
+                slv,
+                float(rtol),
+                float(atol),
+                int(max_steps),
+                size,
+                tol,
+                verbose,
+                flow,
+            )
+            return program.lower(*call_args).compile()
+
+        runner = artefact(model, "fit_runner", key, build)
         compile_seconds = _time.perf_counter() - t_start
-        _store_runner(model, key, runner)
     t_start = _time.perf_counter()
     out = runner(*call_args)
     theta, n, conv, code, hist, r, J, preds, codes = jax.device_get(out)

@@ -1,7 +1,7 @@
 """Inverse problems: ``solve_for`` finds unknowns with ``quantity(unknowns) = target``.
 
 The quantity is any JAX-traceable function, typically built on `symml.solver_fn` (the
-solve as a pure, differentiable function; `symml.pure_solve`), e.g. the range of a
+solve as a pure, differentiable function; `symml._solve._solver_fn`), e.g. the range of a
 projectile at its ground-hit event, or a SymPy expression such as a closed form. The iteration
 is a damped Gauss–Newton method run by optimistix, returning the minimum-norm correction when
 there are more unknowns than targets.
@@ -11,8 +11,8 @@ there are more unknowns than targets.
 >>> round(sol["v"], 10), sol.converged
 (1.4142135624, True)
 
-``Bound`` (`symml.bounds`), ``solver_fn`` / ``SolverFn`` (`symml.pure_solve`) and the
-optimiser loops (`symml.iterate`) are re-exported here for convenience.
+``Bound`` (`symml._fit._bounds`), ``solver_fn`` / ``SolverFn`` (`symml._solve`) and the
+optimiser loops (`symml._fit._loops`) are re-exported here for convenience.
 """
 
 from __future__ import annotations

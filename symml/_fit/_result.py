@@ -16,8 +16,11 @@ from typing import Any
 
 import numpy as np
 import optimistix as optx
+from scipy import stats
 
-from .._data._dataset import Dataset, key_name
+from .. import _serialize as _io
+from .._data import Dataset, key_name
+from .._solve import check_result, simulate
 from ._loops import ConvergenceWarning
 
 __all__ = ["FitResult", "FitWarning", "make_result"]
@@ -29,12 +32,8 @@ class FitWarning(ConvergenceWarning):
 
 def make_result(model, data, problem, theta, n, conv, code, hist, r, J, preds, codes, info) -> FitResult:
     """Assemble a `FitResult` (``problem``: the fit's layout of unknowns and data)."""
-    from scipy import stats
-
-    from .._solve._simulate import _check
-
     for c in codes:
-        _check(np.asarray(c).astype(int), None, info["solver"], 0.0, 0)  # raises SolveError on failure
+        check_result(np.asarray(c).astype(int), None, info["solver"], 0.0, 0)  # raises SolveError on failure
     labels, npar = problem.labels, len(problem.labels)
     dof = problem.n_obs - npar
     rss = float(r @ r)
@@ -150,7 +149,7 @@ def _covariance(J: np.ndarray, s2: float) -> tuple[np.ndarray, list[int]]:
     for j in singular:
         cov[j, :] = cov[:, j] = np.nan
         cov[j, j] = np.inf
-    return cov, singular
+    return cov, [int(j) for j in singular]
 
 
 def _stationary(J: np.ndarray, r: np.ndarray, free: list[bool], data_scale: float) -> bool:
@@ -295,8 +294,6 @@ class FitResult:
 
     def trajectory(self, index: int = 0, saveat: Any = 400, **simulate_kwargs: Any):
         """The fitted model simulated over trajectory ``index``'s time span (a Trajectory)."""
-        from .._solve._simulate import simulate
-
         s = self.data.series[index]
         pvals = {**self.params, **self.data.settings(self.source_model, index)}
         # the model as given, with the estimates passed in: its compiled solver is reused
@@ -337,21 +334,15 @@ class FitResult:
 
 
 def _enc_values(d: dict) -> list:
-    from .. import _serialize as _io
-
     return [[_io.encode_expr(k), float(v).hex()] for k, v in d.items()]
 
 
 def _dec_values(items) -> dict:
-    from .. import _serialize as _io
-
     return {_io.decode_expr(k): float.fromhex(v) for k, v in items}
 
 
 def encode_fit_result(r: FitResult) -> dict:
     """JSON-ready content of a `FitResult` (``sm.save``); numbers bit-exact."""
-    from .. import _serialize as _io
-
     arrays = {
         k: _io.encode_array(np.asarray(getattr(r, k))) for k in ("estimates", "covariance", "loss_history")
     }
@@ -377,9 +368,11 @@ def encode_fit_result(r: FitResult) -> dict:
 
 
 def decode_fit_result(d: dict) -> FitResult:
-    from .. import _serialize as _io
-
     data = _io.from_json_dict({"symml": "dataset", "version": _io.FORMAT_VERSION, "content": d["data"]})
+    stored: dict[str, Any] = {k: _io.decode_array(v) for k, v in d["arrays"].items()}
+    stored.update({k: float.fromhex(v) for k, v in d["scalars"].items()})
+    stored.update({k: int(v) for k, v in d["ints"].items()})
+    stored.update({k: str(v) for k, v in d["text"].items()})
     return FitResult(
         source_model=_io.decode_model(d["model"]),
         new_defaults=_dec_values(d["new_defaults"]),
@@ -393,16 +386,11 @@ def decode_fit_result(d: dict) -> FitResult:
         observed=tuple(tuple(_io.decode_expr(e) for e in ex) for ex in d["observed"]),
         converged=bool(d["converged"]),
         data=data,
-        **{k: _io.decode_array(v) for k, v in d["arrays"].items()},
-        **{k: float.fromhex(v) for k, v in d["scalars"].items()},
-        **{k: int(v) for k, v in d["ints"].items()},
-        **{k: str(v) for k, v in d["text"].items()},
+        **stored,
     )
 
 
 def _register() -> None:
-    from .. import _serialize as _io
-
     _io.register("fit_result", FitResult, encode_fit_result, decode_fit_result)
 
 

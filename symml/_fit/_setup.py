@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from .._data._dataset import Dataset, _resolve_key, key_name
+from .._data import Dataset, key_name, resolve_key
 from .._declare._symbols import state_name
 from ..errors import DataError, MissingValueError, SymmlError
 from ._bounds import Bound
@@ -133,7 +133,7 @@ def build_problem(model, data: Dataset, params, ics, bounds, weights) -> FitProb
     unknowns: list = [(p, None) for p in fit_params]
     start = [float(starts[p]) for p in fit_params]
     known_ics: list[dict] = []
-    fitted_ic: list[dict] = []
+    fitted_ic: list[tuple[dict, list]] = []
     for i, (series, exprs) in enumerate(resolved):
         from_data = data.initial_values(model, i)
         stored = {e for k in series.ics for e in [_known(model, k)] if e is not None}
@@ -255,7 +255,7 @@ def _weights(model, data, resolved, weights) -> dict:
         return out
     out = {e: 1.0 for e in exprs}
     for k, w in weights.items():
-        e = _resolve_key(model, k, None)
+        e = resolve_key(model, k, None)
         if e not in exprs:
             raise DataError(
                 f"weights has an entry for {key_name(k)!r}, which the data does not observe (observed: "

@@ -26,14 +26,15 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 import sympy as sp
+from jax.typing import ArrayLike
 
-from .._compile._codegen import CompiledFunction, CompiledModel, compile, compile_exprs
-from .._declare._symbols import state_name
+from .._compile._codegen import CompiledModel, compile, compile_exprs
+from .._declare._bind import bind_vector, default_vector, time_grid
+from .._declare._event import Event
 from .._trajectory import Trajectory
-from ..errors import MissingValueError
-from ._simulate import _DEFAULT_ADJOINT, Event, _check, _core, get_solver, time_grid
+from ._core import check_result, integrate
+from ._options import SolveOptions, TerminalEvent
 
 __all__ = ["solver_fn", "SolverFn"]
 
@@ -47,28 +48,30 @@ class SolverFn(eqx.Module):
     """
 
     vf: CompiledModel
-    event_fn: CompiledFunction | None
+    options: SolveOptions
     p_default: jax.Array
     y_default: jax.Array
     ts: jax.Array
     t0: jax.Array
     t1: jax.Array
     model: Any = eqx.field(static=True)
-    solver: Any = eqx.field(static=True)
-    controller: Any = eqx.field(static=True)
-    adjoint: Any = eqx.field(static=True)
-    direction: Any = eqx.field(static=True)
-    max_steps: int = eqx.field(static=True)
-    dt0: Any = eqx.field(static=True)
+    solver_name: str = eqx.field(static=True)
     rtol: float = eqx.field(static=True)
     p_known: tuple = eqx.field(static=True)
     y_known: tuple = eqx.field(static=True)
     check: bool = eqx.field(static=True)
 
     def __call__(self, params: Any = None, ics: Any = None, ts: Any = None) -> Trajectory:
+        """Solve for ``params`` and ``ics`` (see the class docstring), saving at ``ts``.
+
+        Raises:
+            MissingValueError: a value without a default.
+            ValueError: values of the wrong kind or shape, or an ensemble of more than one axis.
+            SolveError: the solve failed (under ``jax.jit``: a runtime error), with ``check``.
+        """
         model = self.model
-        p = _bind(model, params, self.p_default, self.p_known, model.params, "params")
-        y0 = _bind(model, ics, self.y_default, self.y_known, model.states, "ics")
+        p = bind_vector(model, params, "params", self.p_default, self.p_known)
+        y0 = bind_vector(model, ics, "ics", self.y_default, self.y_known)
         if ts is None:
             ts, t0, t1 = self.ts, self.t0, self.t1
         else:
@@ -77,10 +80,9 @@ class SolverFn(eqx.Module):
         batch = jnp.broadcast_shapes(p.shape[:-1], y0.shape[:-1])
         if len(batch) > 1:
             raise ValueError(f"Ensemble values must be 1-D (one per member); got batch shape {batch}.")
-        static = (self.solver, self.controller, self.direction, self.adjoint, self.max_steps, self.dt0, 1e-12)
 
         def one(y0_, p_):
-            return _core(self.vf, self.event_fn, y0_, p_, t0, t1, ts, *static)
+            return integrate(self.vf, y0_, ts, p_, self.options, t0=t0, t1=t1)
 
         if batch:
             p = jnp.broadcast_to(p, batch + p.shape[-1:])
@@ -89,7 +91,7 @@ class SolverFn(eqx.Module):
         else:
             ys, ev_t, ev_y, result, steps = one(y0, p)
         if self.check:
-            ys = _check(result, ys, type(self.solver).__name__, self.rtol, self.max_steps)
+            ys = check_result(result, ys, self.solver_name, self.rtol, self.options.max_steps)
         return Trajectory(
             t=ts,
             y=ys,
@@ -103,8 +105,12 @@ class SolverFn(eqx.Module):
         )
 
     def event_value(self, traj: Trajectory, expr: Any) -> jax.Array:
-        """An expression of the states (e.g. ``x`` for the range) at the terminal event."""
-        if traj.event_state is None:
+        """An expression of the states (e.g. ``x`` for the range) at the terminal event.
+
+        Raises:
+            ValueError: the solve has no event.
+        """
+        if traj.event_state is None or traj.event_time is None:
             raise ValueError("This solve has no event; build the solver_fn with event=sm.Event(...).")
         expr = sp.sympify(expr) if not isinstance(expr, str) else self.model.lookup(expr)
         if expr in self.model.rhs:
@@ -118,49 +124,10 @@ class SolverFn(eqx.Module):
         return out.reshape(traj.event_state.shape[:-1])
 
 
-def _bind(model, values, default, known, order, what):
-    if values is None:
-        missing = [k for k, ok in zip(order, known) if not ok]
-        if missing:
-            _missing(model, missing, what)
-        return default
-    if isinstance(values, Mapping):
-        cols, vals = [], []
-        for k, v in values.items():
-            s = model.lookup(k)
-            if s not in order:
-                other = "ics" if what == "params" else "params"
-                raise ValueError(f"{what} got a value for {s}; pass it in {other}= instead.")
-            cols.append(order.index(s))
-            vals.append(jnp.asarray(v, dtype=default.dtype))
-        missing = [k for j, (k, ok) in enumerate(zip(order, known)) if not ok and j not in cols]
-        if missing:
-            _missing(model, missing, what)
-        batch = jnp.broadcast_shapes(*[v.shape for v in vals]) if vals else ()
-        out = jnp.broadcast_to(default, batch + default.shape)
-        for c, v in zip(cols, vals):
-            out = out.at[..., c].set(v)
-        return out
-    arr = jnp.asarray(values, dtype=default.dtype)
-    if arr.ndim == 0 or arr.shape[-1] != len(order):
-        names = ", ".join(state_name(s) if s in model.rhs else str(s) for s in order)
-        raise ValueError(
-            f"{what} as an array needs {len(order)} values in model order ({names}); got shape {arr.shape}."
-        )
-    return arr
-
-
-def _missing(model, missing, what):
-    names = ", ".join(state_name(s) if s in model.rhs else str(s) for s in missing)
-    raise MissingValueError(
-        f"No value for {names}: pass {what}={{...}} with them or give the model defaults."
-    )
-
-
 def solver_fn(
-    model,
+    model: Any,
     t_span: tuple[float, float] | None = None,
-    saveat: int | Sequence[float] | jax.Array | None = None,
+    saveat: int | ArrayLike | Sequence[float] | None = None,
     event: Event | None = None,
     *,
     solver: str | diffrax.AbstractSolver = "tsit5",
@@ -181,7 +148,11 @@ def solver_fn(
             array of times; a call may pass other times as ``ts=``.
         event: a terminal `symml.Event`; ``traj.event_time`` and
             `SolverFn.event_value` are differentiable.
-        solver, rtol, atol, max_steps, dt0: as in `symml.simulate`.
+        solver: as in `symml.simulate`.
+        rtol: as in `symml.simulate`.
+        atol: as in `symml.simulate`.
+        max_steps: as in `symml.simulate`.
+        dt0: as in `symml.simulate`.
         adjoint: diffrax adjoint; the default (recursive checkpointing) serves ``jax.grad``;
             pass ``diffrax.ForwardMode()`` for ``jax.jacfwd`` / ``jax.jvp``.
         networks: weights of neural terms (default: those stored on the model).
@@ -189,37 +160,38 @@ def solver_fn(
 
     Returns:
         A `SolverFn` (an equinox module: its arrays and network weights are leaves).
+
+    Raises:
+        TypeError: ``event`` is not a `symml.Event`.
+        MissingValueError: a fixed-step solver without ``dt0``, or a count without ``t_span``.
+        ValueError: an unknown solver, bad times.
     """
     if event is not None and not isinstance(event, Event):
         raise TypeError(f"event must be sm.Event(expr, direction=...), got {type(event).__name__}")
     if saveat is None:
         saveat = 2 if event is not None else 200
     t0, t1, ts = time_grid(t_span, saveat)
-    slv = get_solver(solver)
-    fixed = not isinstance(slv, diffrax.AbstractAdaptiveSolver)
-    if fixed and dt0 is None:
-        raise MissingValueError(f"Solver {solver} takes fixed steps: pass dt0, the step size.")
+    terminal = None
+    if event is not None:
+        terminal = TerminalEvent(compile_exprs(model, [event.expr], title="event"), direction=event.rising)
+    options = SolveOptions.build(
+        solver, rtol=rtol, atol=atol, dt0=dt0, max_steps=max_steps, adjoint=adjoint, event=terminal
+    )
     dtype = jnp.result_type(float)
-    defaults = model.free_values()
-    p_default = jnp.asarray([float(defaults.get(p, np.nan)) for p in model.params], dtype=dtype)
-    y_default = jnp.asarray([float(defaults.get(s, np.nan)) for s in model.states], dtype=dtype)
+    p_default, p_known = default_vector(model, "params")
+    y_default, y_known = default_vector(model, "ics")
     return SolverFn(
         vf=compile(model, networks=networks),
-        event_fn=compile_exprs(model, [event.expr], title="event") if event is not None else None,
-        p_default=p_default.reshape(len(model.params)),
-        y_default=y_default,
+        options=options,
+        p_default=jnp.asarray(p_default, dtype=dtype),
+        y_default=jnp.asarray(y_default, dtype=dtype),
         ts=jnp.asarray(ts, dtype=dtype),
         t0=jnp.asarray(t0, dtype=dtype),
         t1=jnp.asarray(t1, dtype=dtype),
         model=model,
-        solver=slv,
-        controller=diffrax.ConstantStepSize() if fixed else diffrax.PIDController(rtol=rtol, atol=atol),
-        adjoint=adjoint if adjoint is not None else _DEFAULT_ADJOINT,
-        direction=event._diffrax_direction if event is not None else None,
-        max_steps=int(max_steps),
-        dt0=dt0,
+        solver_name=type(options.solver).__name__,
         rtol=float(rtol),
-        p_known=tuple(p in defaults for p in model.params),
-        y_known=tuple(s in defaults for s in model.states),
+        p_known=p_known,
+        y_known=y_known,
         check=bool(check),
     )

@@ -1,7 +1,7 @@
 """The training loss as a pure JAX function of the trainable pytree.
 
 ``objective(theta, fixed, sel, valid, den, cden, pen_w)`` solves the selected rows of the data
-layout (`symml.shooting`) with the model's compiled vector field (networks from ``theta``,
+layout (`symml._train._shooting`) with the model's compiled vector field (networks from ``theta``,
 parameters from ``fixed`` with the trained ones substituted), compares the observed keys (states,
 or compiled observables) and adds the continuity and weight penalties. Everything the function
 closes over is in `Config`, which is hashable: it keys the compile cache, so a new seed,
@@ -21,7 +21,8 @@ import jax.numpy as jnp
 
 from .._compile._codegen import CompiledFunction, CompiledModel
 from .._compile._networks import weight_penalty
-from .._solve._simulate import _core
+from .._solve._core import integrate
+from .._solve._options import SolveOptions
 
 #: XLA options for the compiled training step and loss. LLVM optimisation level 1 instead of the
 #: default 3: measured on the Lotka–Volterra UDE (CPU), compilation 20-35 % faster and the same
@@ -99,10 +100,8 @@ def make_objective(cfg: Config, net_static):
     obs_idx = None if cfg.obs_idx is None else jnp.asarray(cfg.obs_idx)
 
     def solve_one(vf, y0, p, t0, t1, ts):
-        ys, *_ = _core(
-            vf, None, y0, p, t0, t1, ts, cfg.solver, controller, None, adjoint, cfg.max_steps, None, 1e-12
-        )
-        return ys
+        options = SolveOptions(cfg.solver, controller, adjoint, cfg.max_steps)
+        return integrate(vf, y0, ts, p, options, t0=t0, t1=t1).ys
 
     def objective(theta, fixed, sel, valid, den, cden, pen_w):
         rest = eqx.combine(fixed["networks"], net_static)
@@ -173,10 +172,10 @@ def make_value_and_grad(cfg: Config, net_static):
 
     if cfg.batch_size is None:
 
-        def vg(theta, fixed, key, full):
+        def vg_all(theta, fixed, key, full):
             return vg_one(theta, fixed, None, None, fixed["den"], fixed["cden"], 1.0)
 
-        return vg
+        return vg_all
 
     bs, nb = cfg.batch_size, cfg.n_batches
 

@@ -1,12 +1,18 @@
-"""Optimisers for training: optax transformations by name, learning-rate schedules, and an
-L-BFGS that evaluates the loss exactly once per iteration.
+"""The optimiser stack of training: optax for the first phase, and an L-BFGS of its own.
 
-Why a hand-rolled L-BFGS: ``optax.lbfgs`` evaluates the loss and gradient in two places (the
-step and its zoom line search), so the whole ODE solve and its adjoint are compiled twice more
-next to the Adam step. Here every iteration evaluates ``(loss, grad)`` once at a *trial point*
-and then either accepts it (Armijo condition) and computes the next L-BFGS direction, or
-backtracks. The first-order optimiser and L-BFGS then share one compiled evaluation, which
-halves compile time (the dominant cost of small universal-ODE problems).
+Why this stack, and not the one of `symml.fit` (optimistix, in a while loop): a universal ODE
+has hundreds to thousands of network weights and a loss whose every evaluation is an ODE solve
+plus its adjoint; compiling that solve dominates the cost of small problems, so the whole of
+training is built around compiling it exactly once. The first phase is an optax transformation
+(Adam by default) applied to the flat parameter vector inside the one jitted training step
+(`symml._train._iteration`), with a learning rate and schedule that are traced values. The polish
+is this module's L-BFGS, not ``optax.lbfgs`` or optimistix's: both of those evaluate the loss and
+gradient in more than one place (the step and its line search), so the ODE solve and its adjoint
+would be compiled again next to the Adam step. Here every iteration evaluates ``(loss, grad)``
+once at a *trial point* and then either accepts it (Armijo condition) and computes the next
+L-BFGS direction, or backtracks; Adam and L-BFGS share one compiled evaluation, which halves the
+compile time. fit keeps optimistix: its least-squares problems are small and Levenberg–Marquardt
+needs the residual Jacobian, which optimistix provides and optax does not.
 
 >>> import jax, jax.numpy as jnp
 >>> f = lambda x: jnp.sum((x - jnp.arange(3.0)) ** 2 * jnp.array([1.0, 10.0, 100.0]))
@@ -27,15 +33,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-#: Names accepted by ``sm.train(optimizer=...)``.
-OPTIMIZERS = ("adam", "adamw", "lbfgs")
-#: Names accepted by ``sm.train(schedule=...)``.
-SCHEDULES = ("warmup_cosine", "cosine", "constant", "exponential")
-#: Weight decay of ``optimizer="adamw"`` (applied to network weights only).
-ADAMW_DECAY = 1e-4
+from ._phases import LBFGS, SCHEDULES, Adam, AdamW, Optax
 
 
-def learning_rate(kind: str | jax.Array, count: jax.Array, peak: jax.Array, total: jax.Array) -> jax.Array:
+def learning_rate(kind: str | int | jax.Array, count: Any, peak: Any, total: Any) -> jax.Array:
     """The learning rate at step ``count`` of ``total`` for schedule ``kind`` (a name in
     `SCHEDULES` or its index there; all arguments may be traced, so a new schedule, ``lr``
     or number of steps does not recompile anything).
@@ -46,6 +47,9 @@ def learning_rate(kind: str | jax.Array, count: jax.Array, peak: jax.Array, tota
 
     >>> [round(float(learning_rate("warmup_cosine", jnp.asarray(c), 1.0, 100.0)), 4) for c in (0, 5, 100)]
     [0.1, 1.0, 0.01]
+
+    Raises:
+        ValueError: an unknown schedule name.
     """
     if isinstance(kind, str):
         if kind not in SCHEDULES:
@@ -71,9 +75,10 @@ class FirstPhase(NamedTuple):
     """How the first-phase optimiser is applied by the training step.
 
     ``flat``: the transformation acts on the flat parameter vector and yields a direction that
-    the step scales by ``-lr(step)`` (named optimisers); otherwise it is an optax transformation
-    used as given on the parameter pytree (it carries its own learning rate). ``decay``: AdamW's
-    decoupled weight decay, applied to network weights only.
+    the step scales by ``-lr(step)`` (`Adam`, `AdamW`); otherwise it is an optax transformation
+    used as given on the parameter pytree (`Optax`: it carries its own learning rate).
+    ``decay``: AdamW's decoupled weight decay, applied to network weights only.
+    ``transform=None``: the first phase is `LBFGS`.
     """
 
     transform: optax.GradientTransformation | None
@@ -81,24 +86,34 @@ class FirstPhase(NamedTuple):
     decay: float
 
 
-def make_optimizer(optimizer: str | optax.GradientTransformation) -> FirstPhase:
-    """The first-phase optimiser for a name in `OPTIMIZERS` or an optax transformation.
+def make_optimizer(option: Adam | AdamW | Optax | LBFGS) -> FirstPhase:
+    """The first-phase optimiser of an option object.
 
-    ``"lbfgs"`` gives ``transform=None``: the built-in `lbfgs_step` then runs from the start.
+    >>> make_optimizer(LBFGS()).transform is None
+    True
+
+    Raises:
+        ValueError: ``option`` is not one of the first-phase options.
     """
-    if isinstance(optimizer, optax.GradientTransformation):
-        return FirstPhase(optimizer, False, 0.0)
-    if not isinstance(optimizer, str) or optimizer.lower() not in OPTIMIZERS:
-        raise ValueError(
-            f"Unknown optimizer {optimizer!r}; use one of {OPTIMIZERS} or an optax.GradientTransformation."
-        )
-    name = optimizer.lower()
-    if name == "lbfgs":
+    if isinstance(option, Optax):
+        return FirstPhase(option.transform, False, 0.0)
+    if isinstance(option, LBFGS):
         return FirstPhase(None, True, 0.0)
-    return FirstPhase(optax.scale_by_adam(), True, ADAMW_DECAY if name == "adamw" else 0.0)
+    if isinstance(option, (Adam, AdamW)):
+        return FirstPhase(
+            optax.scale_by_adam(), True, option.weight_decay if isinstance(option, AdamW) else 0.0
+        )
+    raise ValueError(
+        f"Unknown optimizer {option!r}; pass sm.Adam(...), sm.AdamW(...), sm.LBFGS(...), "
+        "sm.Optax(transformation, steps=...) or an optax.GradientTransformation."
+    )
 
 
 # ----------------------------------------------------------------------------- L-BFGS
+
+
+#: A device array, or a NumPy array for a state built on the host (the training carry).
+Array = jax.Array | np.ndarray
 
 
 class LBFGSState(NamedTuple):
@@ -136,7 +151,7 @@ def lbfgs_init(x: Any, memory: int = 10) -> LBFGSState:
     n, dt = x.shape[0], x.dtype
     z = np.zeros((), dt)
     i0 = np.zeros((), np.int32)
-    return LBFGSState(
+    fields: dict[str, Any] = dict(  # host arrays: JAX converts them on first use, without a kernel
         x=x,
         f=np.asarray(np.inf, dt),
         g=np.zeros(n, dt),
@@ -153,6 +168,7 @@ def lbfgs_init(x: Any, memory: int = 10) -> LBFGSState:
         stall=i0,
         done=i0,
     )
+    return LBFGSState(**fields)
 
 
 def _direction(st: LBFGSState, g: jax.Array) -> jax.Array:

@@ -41,8 +41,8 @@ def layout(resolved, keys: list, shooting: int) -> dict:
         S = shooting
         if S > n - 1:
             raise ValueError(
-                f"shooting={S} segments need at least {S + 1} samples per trajectory; trajectory {i} has "
-                f"{n}. Use fewer segments."
+                f"Shooting(segments={S}): {S} segments need at least {S + 1} samples per trajectory; "
+                f"trajectory {i} has {n}. Use fewer segments."
             )
         bounds = [int(round(j * (n - 1) / S)) for j in range(S + 1)]
         for j in range(S):

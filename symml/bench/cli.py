@@ -39,7 +39,7 @@ def parse_noise(text: str | None) -> list[float] | None:
 def parse_seeds(text: str | None) -> int | list[int] | None:
     """``"3"`` -> 3 (a count: seeds 0, 1, 2); ``"0,4"`` -> ``[0, 4]``."""
     items = parse_list(text)
-    if items is None:
+    if items is None or text is None:
         return None
     try:
         values = [int(s) for s in items]

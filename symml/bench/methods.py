@@ -29,6 +29,10 @@ from typing import Any
 import numpy as np
 
 from .._declare._model import Model
+from .._discover._discover import discover
+from .._fit._fit import fit
+from .._train import LBFGS, Adam, train
+from ..distill import distill
 from ..errors import SymmlError, UnknownNameError, suggest
 from .problems import BenchError
 
@@ -96,7 +100,6 @@ class _Clock:
 
 
 def _refit(model: Model, data, refit_max: int, clock: _Clock) -> tuple[Model, str]:
-    from .._fit._fit import fit
 
     if not model.params:
         return model, ""
@@ -121,7 +124,6 @@ class TrueForm:
     perturb: float = 0.3
 
     def __call__(self, problem, data, seed: int) -> Outcome:
-        from .._fit._fit import fit
 
         rng = np.random.default_rng(seed)
         model = problem.model
@@ -145,7 +147,6 @@ class Sindy:
     refit_max: int = 12
 
     def discover(self, problem, data, seed: int) -> Model:
-        from .._discover._discover import discover
 
         if problem.library is not None:
             return discover(data, backend="sindy", library=problem.library)
@@ -170,7 +171,6 @@ class Operon(Sindy):
     generations: int = 50
 
     def discover(self, problem, data, seed: int) -> Model:
-        from .._discover._discover import discover
 
         return discover(
             data, backend="operon", max_time=self.max_time, generations=self.generations, random_state=seed
@@ -187,15 +187,14 @@ class UdeSindy:
     distill_options: tuple = ()
 
     def __call__(self, problem, data, seed: int) -> Outcome:
-        from .._train._train import train
-        from ..distill import distill
 
         if problem.ude is None:
             raise BenchError(f"Problem {problem.name!r} defines no universal ODE (ude=...) for ude_sindy.")
         clock = _Clock()
         with clock("train"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            trained = train(problem.ude, data, steps=self.steps, polish=self.polish, seed=seed, verbose=False)
+            phases = dict(optimizer=Adam(steps=self.steps), polish=LBFGS(steps=self.polish))
+            trained = train(problem.ude, data, **phases, seed=seed, verbose=False)
         options = dict(self.distill_options)
         if problem.library is not None and "library" not in options:
             options["library"] = problem.library
@@ -224,7 +223,6 @@ class NeuralODE:
     depth: int = 2
 
     def __call__(self, problem, data, seed: int) -> Outcome:
-        from .._train._train import train
 
         clock = _Clock()
         with clock("train"), warnings.catch_warnings():
@@ -232,8 +230,8 @@ class NeuralODE:
             trained = train(
                 problem.neural_model(self.width, self.depth),
                 data,
-                steps=self.steps,
-                polish=self.polish,
+                optimizer=Adam(steps=self.steps),
+                polish=LBFGS(steps=self.polish),
                 seed=seed,
                 verbose=False,
             )

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
+import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
@@ -38,8 +39,19 @@ __all__ = ["WINDOWS", "score", "structure", "window_scores", "term_sets", "compl
 WINDOWS = ("train", "extrap", "new_ic")
 #: Points per window of the scoring grid.
 GRID = 200
+
+
+class SolveSettings(TypedDict):
+    """Keyword arguments of `simulate` for the scoring solves."""
+
+    rtol: float
+    atol: float
+    max_steps: int
+    method: str
+
+
 #: Solver settings of the scoring solves (a model that needs more steps counts as failed).
-SOLVE = dict(rtol=1e-8, atol=1e-10, max_steps=20000, method="numeric")
+SOLVE: SolveSettings = {"rtol": 1e-8, "atol": 1e-10, "max_steps": 20000, "method": "numeric"}
 #: Terms with coefficients below this (absolute) are treated as absent.
 TERM_TOL = 1e-8
 
@@ -51,7 +63,8 @@ def _ics_for(model: Model, ics: Mapping[str, float]) -> dict[str, float]:
 
 def predict(model: Model, ics: Mapping[str, float], ts: np.ndarray, observe) -> np.ndarray:
     """Values of the ``observe`` states (by name) on ``ts`` (rows: times); raises on failure."""
-    traj = simulate(model, ics=_ics_for(model, ics), t_span=(float(ts[0]), float(ts[-1])), saveat=ts, **SOLVE)
+    span = (float(ts[0]), float(ts[-1]))
+    traj = simulate(model, ics=_ics_for(model, ics), t_span=span, saveat=jnp.asarray(ts), **SOLVE)
     Y = np.stack([np.asarray(traj[k], dtype=float) for k in observe], axis=1)
     if Y.shape[0] != len(ts) or not np.all(np.isfinite(Y)):
         raise FloatingPointError("the solution is not finite on the whole window")

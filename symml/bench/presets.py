@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import UnknownNameError, suggest
 from .methods import NeuralODE, Operon, Sindy, TrueForm, UdeSindy
 
 __all__ = ["PRESETS", "preset"]
@@ -42,7 +43,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def preset(name: str) -> dict[str, Any]:
     """A copy of the preset called ``name``."""
-    from ..errors import UnknownNameError, suggest
 
     if name not in PRESETS:
         raise UnknownNameError(

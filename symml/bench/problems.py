@@ -29,6 +29,7 @@ import sympy as sp
 from .. import zoo
 from .._declare._model import Model
 from .._declare._symbols import neural, state_name, t
+from ..distill.library import Polynomial, Trig
 from ..errors import SymmlError, UnknownNameError, suggest
 
 __all__ = ["BenchError", "Problem", "register_problem", "problems", "get_problem", "make_problem"]
@@ -177,10 +178,18 @@ def make_problem(
 # ----------------------------------------------------------------------------- built-in problems
 
 
+def _param(model: Model, name: str) -> sp.Symbol:
+    """The parameter called ``name`` of a zoo model (`Model.lookup` also finds states)."""
+    p = model.lookup(name)
+    if not isinstance(p, sp.Symbol):
+        raise BenchError(f"{name!r} names the state {p} of {model.name!r}, not a parameter.")
+    return p
+
+
 def _lotka_volterra() -> Problem:
     model = zoo.lotka_volterra()
     u, v = model.states
-    a, c = model.lookup("alpha"), model.lookup("gamma")
+    a, c = _param(model, "alpha"), _param(model, "gamma")
     U = neural("U", inputs=[u, v], outputs=2, width=32, depth=2)
     ude = Model(
         [sp.Eq(u.diff(t), a * u + U[0]), sp.Eq(v.diff(t), -c * v + U[1])],
@@ -200,7 +209,6 @@ def _lotka_volterra() -> Problem:
 
 
 def _pendulum() -> Problem:
-    from ..distill.library import Polynomial, Trig
 
     model = zoo.pendulum(theta0=2.0)
     th, w = model.states
@@ -221,7 +229,7 @@ def _pendulum() -> Problem:
 def _projectile(drag: str) -> Problem:
     model = zoo.projectile(drag=drag)
     x, y, vx, vy = model.states
-    g = model.lookup("g")
+    g = _param(model, "g")
     U = neural("U", inputs=[vx, vy], outputs=2, width=32, depth=2)
     ude = Model(
         [sp.Eq(x.diff(t, 2), U[0]), sp.Eq(y.diff(t, 2), -g + U[1])],
@@ -245,7 +253,7 @@ def _projectile(drag: str) -> Problem:
 def _duffing() -> Problem:
     model = zoo.duffing(form="real")
     (q, qt) = model.states
-    w0, gam, f, w = (model.lookup(n) for n in ("omega0", "gamma", "f", "omega"))
+    w0, gam, f, w = (_param(model, n) for n in ("omega0", "gamma", "f", "omega"))
     U = neural("U", inputs=[q], outputs=1, width=32, depth=2)
     ude = Model(
         [sp.Eq(q.diff(t, 2), f * sp.cos(w * t) - gam * q.diff(t) - w0**2 * q + U[0])],
@@ -288,7 +296,7 @@ def _van_der_pol() -> Problem:
 def _lorenz() -> Problem:
     model = zoo.lorenz()
     x, y, z = model.states
-    s, b = model.lookup("sigma"), model.lookup("beta")
+    s, b = _param(model, "sigma"), _param(model, "beta")
     U = neural("U", inputs=[x, y, z], outputs=2, width=32, depth=2)
     ude = Model(
         [sp.Eq(x.diff(t), s * (y - x)), sp.Eq(y.diff(t), -y + U[0]), sp.Eq(z.diff(t), -b * z + U[1])],

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .results import COLUMNS, versions
+
 __all__ = ["write_outputs", "load_results", "r2_table", "THRESHOLD"]
 
 #: R² above which a run counts as a success in the report's table.
@@ -190,7 +192,6 @@ def _json_value(v):
 
 def write_outputs(out: str | Path, report: bool = True):
     """Write ``results.json`` (and ``report.md`` with figures) from ``out/results.csv``."""
-    from .runner import COLUMNS, versions
 
     out = Path(out)
     df = load_results(out)

@@ -10,7 +10,6 @@ plus software versions) and ``report.md`` are rewritten at the end.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import csv
 import math
 import multiprocessing
 import os
@@ -20,46 +19,29 @@ import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import sympy as sp
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+from .._data._dataset import Dataset
 from .._declare._model import Model
+from .._serialize import decode_model, encode_model
+from ..distill.base import round_floats
 from . import metrics
 from .methods import Outcome, get_method, method_name
-from .problems import BenchError, Problem, get_problem, is_builtin, parameter_count
+from .problems import _BUILTIN, BenchError, Problem, get_problem, is_builtin, parameter_count
+from .report import write_outputs
+from .results import COLUMNS, STAGES, append_row, read_rows, versions
 
 __all__ = ["COLUMNS", "STAGES", "run", "run_one", "versions", "BenchWarning"]
-
-#: Timed stages (``time_<stage>`` columns; NaN where a method has no such stage).
-STAGES = ("data", "fit", "train", "distill", "refit", "method", "score", "total")
-#: The columns of results.csv, in order.
-COLUMNS = (
-    "problem", "method", "noise", "seed", "status", "failed",
-    "r2_train", "rmse_train", "r2_extrap", "rmse_extrap", "r2_new_ic", "rmse_new_ic",
-    "failed_train", "failed_extrap", "failed_new_ic",
-    "precision", "recall", "exact", "coef_error", "n_params", "complexity",
-    *(f"time_{s}" for s in STAGES),
-    "equations", "note", "error",
-)  # fmt: skip
 
 
 class BenchWarning(UserWarning):
     """Something in the benchmark setup was changed to make it run (e.g. jobs=1)."""
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python and of the packages behind the numbers."""
-    import platform
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for pkg in ("symml", "jax", "diffrax", "equinox", "sympy", "numpy", "pysindy", "pyoperon"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 # ----------------------------------------------------------------------------- one run
@@ -80,20 +62,22 @@ def _model_of(result: Any) -> Outcome:
 
 
 def _equations(model: Model) -> str:
-    from ..distill.base import round_floats
 
-    values = {p: model.defaults[p] for p in model.params if p in model.defaults}
+    # SymPy's `subs` overloads take a Mapping keyed by `Basic | complex` exactly (keys are invariant).
+    values: dict[sp.Basic | complex, sp.Basic | complex] = {
+        p: model.defaults[p] for p in model.params if p in model.defaults
+    }
     parts = []
     for s, rhs in model.rhs.items():
         if metrics._kinematic(s, rhs):
             continue
-        parts.append(f"d{metrics.state_name(s)}/dt = {round_floats(rhs.subs(values), 3)}")
+        value = cast(sp.Expr, rhs.subs(values))  # SymPy types `subs` as returning `Basic`
+        parts.append(f"d{metrics.state_name(s)}/dt = {round_floats(value, 3)}")
     return "; ".join(parts)
 
 
 def run_one(problem: Problem, method: Any, noise: float, seed: int) -> tuple[dict, dict]:
     """One benchmark run; returns ``(row, predictions)``. Errors become rows, never exceptions."""
-    from .._data._dataset import Dataset
 
     name = method_name(method)
     row: dict[str, Any] = {c: math.nan for c in COLUMNS}
@@ -167,7 +151,6 @@ def _work(task: tuple) -> tuple[dict, dict]:
 
 
 def _encode_problem(p: Problem) -> dict:
-    from .._serialize import encode_model
 
     d = {f.name: getattr(p, f.name) for f in p.__dataclass_fields__.values()}
     d["model"] = encode_model(p.model)
@@ -177,7 +160,6 @@ def _encode_problem(p: Problem) -> dict:
 
 
 def _decode_problem(d: dict) -> Problem:
-    from .._serialize import decode_model
 
     d = dict(d)
     d["model"] = decode_model(d["model"])
@@ -189,7 +171,7 @@ def _decode_problem(d: dict) -> Problem:
 
 
 def _check_noise(noise: Any) -> tuple[float, ...]:
-    values = [noise] if np.isscalar(noise) else list(noise)
+    values: list[Any] = [noise] if np.isscalar(noise) else list(noise)
     out = []
     for v in values:
         try:
@@ -205,7 +187,9 @@ def _check_noise(noise: Any) -> tuple[float, ...]:
 
 
 def _check_seeds(seeds: Any) -> tuple[int, ...]:
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+    if isinstance(seeds, bool):
+        raise BenchError(f"seeds must be a count or a list of integers; got {seeds!r}.")
+    if isinstance(seeds, (int, np.integer)):
         if seeds < 1:
             raise BenchError(f"seeds as a count must be at least 1; got {seeds!r}.")
         return tuple(range(int(seeds)))
@@ -221,27 +205,6 @@ def _check_seeds(seeds: Any) -> tuple[int, ...]:
     if not out:
         raise BenchError("seeds is empty; give a count (e.g. 3) or a list (e.g. [0, 1]).")
     return tuple(dict.fromkeys(out))
-
-
-def _read_done(path: Path) -> list[dict]:
-    if not path.exists() or path.stat().st_size == 0:
-        return []
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None or not set(("problem", "method", "noise", "seed")) <= set(
-            reader.fieldnames
-        ):
-            raise BenchError(f"{path} is not a symml bench results file; choose another --out folder.")
-        return [r for r in reader]
-
-
-def _append(path: Path, row: dict) -> None:
-    new = not path.exists() or path.stat().st_size == 0
-    with open(path, "a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
-        if new:
-            w.writeheader()
-        w.writerow({c: row.get(c, math.nan) for c in COLUMNS})
 
 
 def _picklable(obj: Any) -> bool:
@@ -262,7 +225,7 @@ def run(
     jobs: int | None = None,
     report: bool = True,
     verbose: bool = True,
-):
+) -> pd.DataFrame:
     """Run the benchmark grid and write ``results.csv``, ``results.json`` and ``report.md``.
 
     Args:
@@ -279,9 +242,12 @@ def run(
         verbose: show a progress bar.
 
     Returns:
-        a pandas DataFrame with every row of ``results.csv`` (earlier runs included).
+        A pandas DataFrame with every row of ``results.csv`` (earlier runs included).
+
+    Raises:
+        BenchError: no problem or no method, an unknown name, bad noise levels or seeds, or
+            ``jobs < 1``.
     """
-    from .report import write_outputs
 
     plist = [get_problem(p) for p in (problems if problems is not None else _default_problems())]
     mlist = [get_method(m) for m in (methods if methods is not None else _DEFAULT_METHODS)]
@@ -294,7 +260,7 @@ def run(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "results.csv"
-    done = {_key(r["problem"], r["method"], r["noise"], r["seed"]) for r in _read_done(csv_path)}
+    done = {_key(r["problem"], r["method"], r["noise"], r["seed"]) for r in read_rows(csv_path)}
     todo = [
         (p, m, n, s)
         for p in plist
@@ -321,7 +287,7 @@ def run(
             for p, m, n, s in todo:
                 bar.set_postfix_str(f"{p.name}/{method_name(m)}/noise={n:g}/seed={s}")
                 row, preds = run_one(p, m, n, s)
-                _append(csv_path, row)
+                append_row(csv_path, row)
                 _save_predictions(out, row, preds)
                 bar.update(1)
         else:
@@ -330,7 +296,7 @@ def run(
                 futures = [pool.submit(_work, t) for t in tasks]
                 for fut in cf.as_completed(futures):
                     row, preds = fut.result()
-                    _append(csv_path, row)
+                    append_row(csv_path, row)
                     _save_predictions(out, row, preds)
                     bar.update(1)
     finally:
@@ -339,7 +305,6 @@ def run(
 
 
 def _default_problems() -> tuple[str, ...]:
-    from .problems import _BUILTIN
 
     return tuple(_BUILTIN)
 

@@ -4,4 +4,5 @@ import sys
 
 from ._main import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when imported (the doctest collector imports every module)
+    sys.exit(main())

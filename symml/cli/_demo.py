@@ -1,4 +1,4 @@
-"""``symml demo``: the whole chain on the Lotka–Volterra universal ODE (PROBLEMS.md §3).
+"""``symml demo``: the whole chain on the Lotka–Volterra universal ODE (docs/problems.md §3).
 
 1. **data**: u' = α u − β u v, v' = −γ v + δ u v (α, β, γ, δ = 1.3, 0.9, 0.8, 1.8) sampled on
    t ∈ [0, 5] every 0.25 with 5 % noise;
@@ -22,6 +22,7 @@ import os
 import time
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
@@ -96,8 +97,8 @@ def demo_chain(
         defaults={alpha: TRUE["alpha"], gamma: TRUE["gamma"]},
         name="lotka_volterra_ude",
     )
-    steps, polish = (100, 300) if quick else (None, None)
-    trained = sm.train(ude, data, steps=steps, polish=polish, seed=seed, verbose=verbose)
+    phases = dict(optimizer=sm.Adam(steps=100), polish=sm.LBFGS(steps=300)) if quick else {}
+    trained = sm.train(ude, data, **phases, seed=seed, verbose=verbose)
     lap("train")
 
     options = {"max_time": 20.0 if quick else 60.0, "random_state": seed} if backend == "operon" else {}
@@ -122,8 +123,8 @@ def demo_chain(
         missing[call] = [k for k in want if k not in got]
 
     t_far = np.linspace(0.0, T_EXTRAPOLATE, 1001)
-    truth = sm.simulate(lv, saveat=t_far)
-    recovered = sm.simulate(refit.model, saveat=t_far)
+    truth = sm.simulate(lv, saveat=jnp.asarray(t_far))
+    recovered = sm.simulate(refit.model, saveat=jnp.asarray(t_far))
     ude_far = trained.predict(ts=t_far, max_steps=1 << 18)
     late = t_far > T_TRAIN
     rmse = {}
@@ -152,7 +153,7 @@ def run_demo(backend: str = "sindy", seed: int = 0, out: str = "symml-demo", qui
     """The ``symml demo`` command: run the chain, print the comparison, save figures."""
     from ..distill.base import round_floats
 
-    print(f"symml demo: Lotka–Volterra universal ODE (PROBLEMS.md §3), backend {backend}, seed {seed}")
+    print(f"symml demo: Lotka–Volterra universal ODE (docs/problems.md §3), backend {backend}, seed {seed}")
     print("  data: t in [0, 5] every 0.25 (21 points), 5 % noise; known: alpha u, -gamma v")
     r = demo_chain(backend=backend, seed=seed, quick=quick, verbose=True)
     print()

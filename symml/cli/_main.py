@@ -16,7 +16,7 @@ import argparse
 import importlib.util
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -31,20 +31,22 @@ class _Parser(argparse.ArgumentParser):
 
 def load_model(spec: str, options: Sequence[str] = ()):
     """Resolve MODEL: a zoo name, ``file.py:function`` or a saved ``.json`` model."""
-    from .. import _serialize as io
     from .. import zoo
+    from .._serialize import load
 
     kwargs = _parse_pairs(options, "--option", convert=_literal)
     if spec.endswith(".json"):
         if not os.path.exists(spec):
             raise CliError(f"no such file: {spec}")
-        obj = io.load(spec)
+        obj = load(spec)
         return getattr(obj, "model", obj)
     if ":" in spec and spec.split(":", 1)[0].endswith(".py"):
         path, func = spec.split(":", 1)
         if not os.path.exists(path):
             raise CliError(f"no such file: {path}")
         mod_spec = importlib.util.spec_from_file_location("_symml_user_model", path)
+        if mod_spec is None or mod_spec.loader is None:
+            raise CliError(f"cannot load {path} as a Python module; give a .py file defining {func!r}")
         module = importlib.util.module_from_spec(mod_spec)
         mod_spec.loader.exec_module(module)  # the user's own model file, by their request
         if not hasattr(module, func):
@@ -70,7 +72,7 @@ def _literal(s: str) -> Any:
     return s
 
 
-def _parse_pairs(items: Sequence[str], flag: str, convert=float) -> dict[str, Any]:
+def _parse_pairs(items: Sequence[str], flag: str, convert: Callable[[str], Any] = float) -> dict[str, Any]:
     out = {}
     for item in items or ():
         for part in item.split(","):
@@ -143,9 +145,13 @@ def cmd_simulate(args) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
-        ax = traj.plot()
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4))
+        traj.plot(ax=ax)
         ax.set_title(model.name)
-        ax.figure.savefig(args.plot, dpi=120, bbox_inches="tight")
+        fig.savefig(args.plot, dpi=120, bbox_inches="tight")
+        plt.close(fig)
         print(f"wrote {args.plot}")
     if traj.event_time is not None:
         print(f"event at t = {float(traj.event_time):.10g}")
@@ -161,7 +167,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_discover(args) -> int:
-    from .._discover._discover import discover_cli
+    from ._discover import discover_cli
 
     return discover_cli(args)
 
@@ -260,5 +266,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("symml: interrupted", file=sys.stderr)
         return 130
-
-

@@ -4,7 +4,9 @@ Backends share one interface, ``backend.fit(X, y, inputs) -> Expression`` (see
 `symml.distill.base`): ``"sindy"`` (sparse regression on SymPy libraries),
 ``"operon"`` (symbolic regression with pyoperon, offline) and ``"pysr"`` (PySR, where Julia
 is available). ``sm.distill(trained, ...)`` applies them to the neural terms of a trained
-universal ODE (`symml.distill.distilled`).
+universal ODE (`symml.distill.distilled`). Whatever can hang (SymPy simplification of a
+found expression, Operon's search) runs in the symbolic worker's killable child process under
+its time budget (`symml.distill.postprocess`).
 
 >>> from symml.distill import get_backend
 >>> get_backend("sindy").name
@@ -22,7 +24,7 @@ from .base import (
 )
 from .distilled import Distilled, DistillError, distill
 from .library import Custom, Library, Polynomial, Trig, UnknownLibraryError, make_library
-from .operon import Operon
+from .operon import Operon, OperonTimeout
 from .pysr import PySR
 from .sindy import SINDy
 
@@ -35,6 +37,7 @@ __all__ = [
     "Expression",
     "Library",
     "Operon",
+    "OperonTimeout",
     "Polynomial",
     "PySR",
     "SINDy",

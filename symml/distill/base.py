@@ -25,18 +25,17 @@ and PySR) with the rule that chose.
 from __future__ import annotations
 
 import abc
-import contextlib
 import dataclasses
 import math
-import signal
-import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import sympy as sp
 
+from .._serialize import decode_expr, decode_value, encode_expr, register
 from ..errors import DataError, SymmlError, suggest
+from .library import evaluate
 
 
 class UnknownBackendError(SymmlError, ValueError):
@@ -70,9 +69,11 @@ class Expression:
         expr: the chosen expression; its constants are ``sp.Float`` holding the fitted values.
         inputs: the SymPy inputs (column order of ``X``).
         backend: name of the backend that produced it.
-        mse: mean squared error on the fitted data; ``r2``: coefficient of determination.
+        mse: mean squared error on the fitted data.
+        r2: coefficient of determination on the fitted data.
         complexity: number of terms (SINDy) or expression size (symbolic regression).
-        n_samples, n_params: rows fitted and number of fitted constants (for AIC/BIC).
+        n_samples: number of rows fitted (for AIC/BIC).
+        n_params: number of fitted constants (for AIC/BIC).
         coefficients: ``{term: Float}``, the coefficient of each additive term of ``expr``.
         front: the candidates the backend chose from, by increasing complexity.
         selection: the rule that chose ``expr`` among ``front`` (e.g. ``"bic"``).
@@ -118,7 +119,6 @@ class Expression:
 
     def predict(self, X: Any) -> np.ndarray:
         """Evaluate ``expr`` on the rows of ``X`` (columns in ``inputs`` order)."""
-        from .library import evaluate
 
         return evaluate([self.expr], self.inputs, X, check=False)[:, 0]
 
@@ -234,7 +234,6 @@ def check_xy(X: Any, y: Any, inputs: Sequence[Any]) -> tuple[np.ndarray, np.ndar
 
 def mse_of(expr: sp.Expr, inputs: Sequence[sp.Expr], X: np.ndarray, y: np.ndarray) -> float:
     """Mean squared error of ``expr`` on ``X``, ``y`` (``inf`` where it is not finite)."""
-    from .library import evaluate
 
     r = evaluate([expr], inputs, X, check=False)[:, 0] - y
     return float(np.mean(r**2)) if np.all(np.isfinite(r)) else math.inf
@@ -283,74 +282,8 @@ def round_floats(expr: sp.Expr, digits: int = 4) -> sp.Expr:
     for f in sp.sympify(expr).atoms(sp.Float):
         v = float(f)
         rep[f] = sp.Float(float(f"{v:.{digits}g}"), digits) if v != 0 else sp.S.Zero
-    return sp.sympify(expr).xreplace(rep)
-
-
-class _Timeout(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def time_budget(seconds: float):
-    """Interrupt the body after ``seconds`` with `TimeoutError` (main thread on Unix;
-    elsewhere the body runs unbounded)."""
-    usable = (
-        seconds is not None
-        and seconds > 0
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-        and signal.getitimer(signal.ITIMER_REAL)[0] == 0  # never disturb a caller's timer
-    )
-    if not usable:
-        yield
-        return
-
-    def handler(signum, frame):
-        raise _Timeout()
-
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    except _Timeout:
-        raise TimeoutError(f"took longer than {seconds:g} s") from None
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
-def simplify(expr: sp.Expr, timeout: float = 5.0) -> sp.Expr:
-    """The shortest of a few SymPy simplifications of ``expr`` found within ``timeout`` s.
-
-    Cheap rewrites (expansion, collecting numeric factors) always run; ``sp.simplify`` runs
-    under the time budget and is kept only when it shortens the expression.
-
-    >>> x = sp.Symbol("x")
-    >>> simplify((sp.Float(2.0) * x) * (sp.Float(0.5) * x) + x * x)
-    2.0*x**2
-    """
-    expr = sp.sympify(expr)
-    best = expr
-    best_ops = sp.count_ops(expr)
-
-    def consider(e):
-        nonlocal best, best_ops
-        ops = sp.count_ops(e)
-        if ops < best_ops:
-            best, best_ops = e, ops
-
-    for f in (sp.expand, lambda e: sp.factor_terms(sp.expand(e))):
-        try:
-            with time_budget(timeout):
-                consider(f(expr))
-        except (TimeoutError, RecursionError):
-            pass
-    try:
-        with time_budget(timeout):
-            consider(sp.simplify(best))
-    except (TimeoutError, RecursionError):
-        pass
-    return best
+    # xreplace is typed Basic; replacing Floats by numbers keeps an Expr
+    return cast(sp.Expr, sp.sympify(expr).xreplace(rep))
 
 
 def parametrize(expr: sp.Expr, make_symbol) -> tuple[sp.Expr, list[tuple[sp.Symbol, float]]]:
@@ -379,56 +312,6 @@ def parametrize(expr: sp.Expr, make_symbol) -> tuple[sp.Expr, list[tuple[sp.Symb
     return walk(sp.sympify(expr)), found
 
 
-def refine_constants(
-    expr: sp.Expr, inputs: Sequence[sp.Expr], X: np.ndarray, y: np.ndarray, max_nfev: int = 200
-) -> sp.Expr:
-    """Least-squares refit of the Float constants of ``expr`` in double precision
-    (Levenberg–Marquardt, JAX Jacobian); returns ``expr`` unchanged unless the fit improves."""
-    import jax
-    import jax.numpy as jnp
-    from scipy.optimize import least_squares
-
-    from .._compile._codegen import build_program
-
-    pexpr, found = parametrize(expr, lambda i: sp.Symbol(f"_refine{i}", real=True))
-    if not found or len(found) >= len(y):
-        return expr
-    syms = [s for s, _ in found]
-    p0 = np.array([v for _, v in found])
-    prog = build_program([pexpr], list(inputs), syms, "refine")
-    Xt = jnp.asarray(np.asarray(X, dtype=float).T)
-    yj = jnp.asarray(y)
-
-    def resid(p):
-        return jnp.broadcast_to(prog.run(jnp.asarray(0.0), Xt, p, {})[0], yj.shape) - yj
-
-    f = jax.jit(resid)
-    J = jax.jit(jax.jacfwd(resid))
-
-    def fun(p):
-        r = np.asarray(f(jnp.asarray(p)))
-        return np.where(np.isfinite(r), r, 1e150)
-
-    r0 = fun(p0)
-    try:
-        sol = least_squares(
-            fun,
-            p0,
-            jac=lambda p: np.nan_to_num(np.asarray(J(jnp.asarray(p)))),
-            method="lm",
-            max_nfev=max_nfev,
-            xtol=1e-15,
-            ftol=1e-15,
-            gtol=1e-15,
-        )
-    except (ValueError, np.linalg.LinAlgError):
-        return expr
-    r1 = fun(sol.x)
-    if not (np.all(np.isfinite(sol.x)) and float(r1 @ r1) <= float(r0 @ r0)):
-        return expr
-    return pexpr.xreplace({s: sp.Float(float(v)) for s, v in zip(syms, sol.x)})
-
-
 # ----------------------------------------------------------------------------- save / load
 
 
@@ -451,7 +334,6 @@ def _hex(v: float) -> str:
 
 
 def encode_expression(e: Expression) -> dict:
-    from .._serialize import encode_expr
 
     return {
         "expr": encode_expr(e.expr),
@@ -480,10 +362,9 @@ def encode_expression(e: Expression) -> dict:
 
 
 def decode_expression(d: dict) -> Expression:
-    from .._serialize import decode_expr
 
     return Expression(
-        expr=decode_expr(d["expr"]),
+        expr=decode_value(d["expr"]),
         inputs=tuple(decode_expr(z) for z in d["inputs"]),
         backend=str(d["backend"]),
         mse=float.fromhex(d["mse"]),
@@ -491,10 +372,10 @@ def decode_expression(d: dict) -> Expression:
         complexity=int(d["complexity"]),
         n_samples=int(d["n_samples"]),
         n_params=int(d["n_params"]),
-        coefficients={decode_expr(k): decode_expr(v) for k, v in d["coefficients"]},
+        coefficients={decode_value(k): decode_value(v) for k, v in d["coefficients"]},
         front=tuple(
             Candidate(
-                decode_expr(c["expr"]),
+                decode_value(c["expr"]),
                 int(c["complexity"]),
                 float.fromhex(c["mse"]),
                 int(c["n_params"]),
@@ -509,7 +390,6 @@ def decode_expression(d: dict) -> Expression:
 
 
 def _register_io() -> None:
-    from .._serialize import register
 
     register("expression", Expression, encode_expression, decode_expression)
 

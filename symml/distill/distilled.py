@@ -16,7 +16,7 @@ networks are replaced by them and every discovered constant is a new named param
 >>> U = sm.neural("U", inputs=[u, v], outputs=2, width=16, depth=1)
 >>> ude = sm.Model([sp.Eq(u.diff(sm.t), alpha * u + U[0]), sp.Eq(v.diff(sm.t), -gamma * v + U[1])],
 ...                defaults={alpha: 1.3, gamma: 0.8})
->>> trained = sm.train(ude, data, steps=200, polish=300, seed=0, verbose=False)
+>>> trained = sm.train(ude, data, optimizer=sm.Adam(steps=200), polish=sm.LBFGS(steps=300), verbose=False)
 >>> found = sm.distill(trained, library="polynomial", degree=2)
 >>> {k: round_floats(e, 2) for k, e in found.terms.items()}
 {U_0(u(t), v(t)): -0.9*u(t)*v(t), U_1(u(t), v(t)): 1.8*u(t)*v(t)}
@@ -34,10 +34,14 @@ import numpy as np
 import sympy as sp
 
 from .. import _serialize as _io
+from .._declare._model import Model
 from .._declare._symbols import Parameter, is_neural_call, neural_spec
+from .._fit._fit import fit
+from .._train import Trained
 from ..errors import SymmlError
-from .base import Expression, get_backend, parametrize, round_floats
+from .base import Expression, decode_expression, encode_expression, get_backend, parametrize, round_floats
 from .library import make_library
+from .validate import select_through_solver
 
 
 class DistillError(SymmlError, ValueError):
@@ -97,7 +101,7 @@ def distill(
         library: candidate terms for SINDy (default: polynomials up to ``degree`` in the
             network's inputs; see `symml.distill.make_library`); ignored by the
             symbolic-regression backends.
-        degree: polynomial degree of the default SINDy library (PROBLEMS.md §3 uses ≤ 4).
+        degree: polynomial degree of the default SINDy library (docs/problems.md §3 uses ≤ 4).
         outputs: which outputs to distill (``U[0]``, a placeholder or its name, or a list);
             default: all of them.
         points: samples per data trajectory, equally spaced over its time window.
@@ -115,7 +119,6 @@ def distill(
     Returns:
         a `Distilled`.
     """
-    from .._train._trained import Trained
 
     if not isinstance(trained, Trained):
         raise DistillError(
@@ -154,8 +157,6 @@ def distill(
         if verbose:
             print(f"  {call} = {round_floats(expressions[call].expr, 4)}  (R2 {expressions[call].r2:.6f})")
     if validate:
-        from .validate import select_through_solver
-
         start = time.perf_counter()
         lib = make_library(getattr(be, "library", library), degree)
         terms, xy = {}, {}
@@ -180,7 +181,8 @@ class Distilled:
             default is the fitted value; trained parameters and initial values kept as defaults.
         constants: ``{new parameter: value}``.
         parametrized: ``{U[k]: expression}`` with the new parameters in place of the constants.
-        source: the trained model the terms came from; ``data``: its training data.
+        source: the trained model the terms came from.
+        data: the training data of ``source``.
         timing: seconds spent sampling the networks and fitting each output.
     """
 
@@ -201,7 +203,6 @@ class Distilled:
         self.model, self.constants, self.parametrized = self._build(_free_prefix(source, prefix))
 
     def _build(self, prefix: str):
-        from .._declare._model import Model
 
         counter = [0]
         constants: dict[sp.Symbol, float] = {}
@@ -233,7 +234,6 @@ class Distilled:
 
         Returns the `FitResult`; its ``.model`` is the refitted model.
         """
-        from .._fit._fit import fit
 
         data = self.data if data is None else data
         if data is None:
@@ -264,7 +264,6 @@ class Distilled:
 
 
 def _encode(d: Distilled) -> dict:
-    from .base import encode_expression
 
     return {
         "source": _io.encode_model(d.source),
@@ -275,7 +274,6 @@ def _encode(d: Distilled) -> dict:
 
 
 def _decode(obj: dict) -> Distilled:
-    from .base import decode_expression
 
     source = _io.decode_model(obj["source"])
     calls = {str(c.func): c for c in _neural_calls(source)}

@@ -29,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from .._data._dataset import key_name
+from .._compile._codegen import build_program
+from .._data import key_name
 from ..errors import DataError, SymmlError, suggest
 
 
@@ -75,7 +76,7 @@ class Polynomial(Library):
 
     def terms(self, inputs):
         chosen = list(inputs) if self.of is None else [_find_input(o, inputs) for o in self.of]
-        out = [sp.S.One] if self.bias else []
+        out: list[sp.Expr] = [sp.S.One] if self.bias else []
         for d in range(1, int(self.degree) + 1):
             for combo in itertools.combinations_with_replacement(chosen, d):
                 out.append(sp.Mul(*combo))
@@ -290,7 +291,6 @@ def evaluate(terms: Sequence[sp.Expr], inputs: Sequence[sp.Expr], X: Any, check:
     array([[1.    , 0.    , 0.    ],
            [1.    , 3.    , 0.8415]])
     """
-    from .._compile._codegen import build_program
 
     terms = [sp.sympify(e) for e in terms]
     inputs = [sp.sympify(z) for z in inputs]
@@ -322,7 +322,7 @@ def _check_terms(terms: Sequence[sp.Expr], inputs: Sequence[sp.Expr]) -> None:
     allowed = set(inputs)
     for e in terms:
         rest = e.xreplace({z: sp.Symbol("_ok") for z in inputs})
-        bad = {s for s in rest.free_symbols if s.name != "_ok"}
+        bad = {s for s in rest.free_symbols if not (isinstance(s, sp.Symbol) and s.name == "_ok")}
         bad |= set(rest.atoms(sp.core.function.AppliedUndef)) | set(rest.atoms(sp.Derivative))
         if bad - allowed:
             names = ", ".join(sorted(map(str, bad - allowed)))

@@ -5,27 +5,33 @@ returns the Pareto front. Each tree on the front is converted to SymPy node by n
 strings are parsed): constants become ``Float``, a variable leaf ``w·x`` becomes
 ``Float(w) * input``, and every Operon function has one SymPy counterpart
 (`OPERON_TO_SYMPY`). The expression is then chosen from the front by a documented rule
-(`SELECTIONS`), simplified with SymPy under a time budget, and its constants are
+(`SELECTIONS`), simplified with SymPy under the worker's budget, and its constants are
 refitted in double precision (Operon works in single precision).
 
 Runs are reproducible: ``random_state`` fixes the search, ``n_threads=1`` its order, and
-``generations``/``max_evaluations`` bound it; ``max_time`` is a safety cap in seconds (a run
-stopped by it depends on the machine's speed).
+``generations``/``max_evaluations`` bound it. Two time limits: ``max_time`` is Operon's own
+soft cap, checked between generations (a run stopped by it depends on the machine's speed);
+``timeout`` is the hard one: the search runs in the symbolic worker's child process
+(`symml._analytic._worker`, the same killable process as every symbolic budget in symml),
+which is killed when it runs past it, and `OperonTimeout` says so.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
-import time
-import warnings
+import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import sympy as sp
 
-from ..errors import DataError, SymmlError, suggest
+from .._analytic._worker import WORKER
+from ..errors import BackendUnavailableError, DataError, SymmlError, suggest
+from . import _operon_search as _search
+from ._operon_search import OPERON_TO_SYMPY
 from .base import (
     Backend,
     Candidate,
@@ -36,10 +42,27 @@ from .base import (
     check_xy,
     mse_of,
     r2_score,
-    refine_constants,
     register_backend,
-    simplify,
 )
+from .library import evaluate
+from .postprocess import Placeholders, refine_constants, simplify, simplify_all
+
+__all__ = [
+    "Operon",
+    "OperonError",
+    "OperonTimeout",
+    "OPERON_TO_SYMPY",
+    "FUNCTIONS",
+    "SELECTIONS",
+    "tree_to_sympy",
+]
+
+#: The file the worker's child loads to run the search (``(path, function)`` tasks).
+_SEARCH_FILE = os.path.abspath(_search.__file__)
+#: Seconds allowed for importing pyoperon in the worker's child (not part of a search's budget).
+IMPORT_TIMEOUT = 120.0
+# the arity of each fixed-arity Operon node, under its former name
+_ARITY = _search.ARITY
 
 #: Selection rules over the Pareto front (lower criterion wins):
 #: ``"bic"``: n ln(MSE) + k ln n, ``"aic"``: corrected AIC, ``"mse"``: the most accurate.
@@ -82,102 +105,33 @@ FUNCTIONS = (
 
 
 class OperonError(SymmlError, ValueError):
-    """Bad Operon options, or an Operon tree symml cannot translate."""
+    """Bad Operon options, an Operon tree symml cannot translate, or a failed search."""
 
 
-def _fold(op):
-    def f(args):
-        out = args[0]
-        for a in args[1:]:
-            out = op(out, a)
-        return out
-
-    return f
-
-
-def _sub(args):
-    return -args[0] if len(args) == 1 else args[0] - sp.Add(*args[1:])
-
-
-def _div(args):
-    return 1 / args[0] if len(args) == 1 else args[0] / sp.Mul(*args[1:])
-
-
-def _unary(f):
-    return lambda args: f(args[0])
-
-
-#: Operon node name -> SymPy construction from the children (first child first). Verified
-#: against Operon's own evaluator in tests/test_distill_operon.py.
-OPERON_TO_SYMPY: dict[str, Any] = {
-    "+": lambda a: sp.Add(*a),
-    "*": lambda a: sp.Mul(*a),
-    "-": _sub,
-    "/": _div,
-    "aq": lambda a: a[0] / sp.sqrt(1 + a[1] ** 2),
-    "pow": _fold(lambda u, v: u**v),
-    "powabs": _fold(lambda u, v: sp.Abs(u) ** v),
-    "fmin": lambda a: sp.Min(*a),
-    "fmax": lambda a: sp.Max(*a),
-    "abs": _unary(sp.Abs),
-    "acos": _unary(sp.acos),
-    "asin": _unary(sp.asin),
-    "atan": _unary(sp.atan),
-    "cbrt": _unary(lambda u: sp.sign(u) * sp.Abs(u) ** sp.Rational(1, 3)),
-    "ceil": _unary(sp.ceiling),
-    "cos": _unary(sp.cos),
-    "cosh": _unary(sp.cosh),
-    "exp": _unary(sp.exp),
-    "floor": _unary(sp.floor),
-    "log": _unary(sp.log),
-    "logabs": _unary(lambda u: sp.log(sp.Abs(u))),
-    "log1p": _unary(lambda u: sp.log(1 + u)),
-    "sin": _unary(sp.sin),
-    "sinh": _unary(sp.sinh),
-    "sqrt": _unary(sp.sqrt),
-    "sqrtabs": _unary(lambda u: sp.sqrt(sp.Abs(u))),
-    "tan": _unary(sp.tan),
-    "tanh": _unary(sp.tanh),
-    "square": _unary(lambda u: u**2),
-}
-
-
-_ARITY = {name: 2 for name in ("aq", "pow", "powabs", "fmin", "fmax")}
-_ARITY.update(
-    {name: 1 for name in OPERON_TO_SYMPY if name not in _ARITY and name not in ("+", "*", "-", "/")}
-)
+class OperonTimeout(OperonError, TimeoutError):
+    """Operon's search ran past its hard time limit (``timeout``) and was stopped."""
 
 
 def tree_to_sympy(tree: Any, variables: Mapping[int, sp.Expr]) -> sp.Expr:
-    """Convert an Operon tree to SymPy, node by node.
+    """Convert an Operon tree to SymPy, node by node (see `OPERON_TO_SYMPY`).
 
     Operon stores a tree in postfix order; the first child of a node is the node just before
-    it. ``variables`` maps a variable node's hash to the SymPy input it stands for.
+    it.
+
+    Args:
+        tree: a ``pyoperon.Tree``.
+        variables: a variable node's hash -> the SymPy input it stands for.
+
+    Returns:
+        The SymPy expression; constants are ``Float``, a variable leaf ``w·x`` is ``w * x``.
+
+    Raises:
+        OperonError: the tree has an unknown node or variable, or is malformed.
     """
-    stack: list[sp.Expr] = []
-    for node in tree.Nodes:
-        if node.IsConstant:
-            stack.append(sp.Float(float(node.Value)))
-            continue
-        if node.IsVariable:
-            if node.HashValue not in variables:
-                raise OperonError(f"Operon tree uses an unknown variable (hash {node.HashValue}).")
-            stack.append(sp.Float(float(node.Value)) * variables[node.HashValue])
-            continue
-        name = node.Name
-        if name not in OPERON_TO_SYMPY:
-            raise OperonError(
-                f"Operon node {name!r} has no SymPy translation; known: {', '.join(OPERON_TO_SYMPY)}."
-            )
-        k = int(node.Arity)
-        need = _ARITY.get(name)
-        if k < 1 or k > len(stack) or (need is not None and k != need):
-            raise OperonError(f"Malformed Operon tree: node {name!r} has arity {k}.")
-        args = [stack.pop() for _ in range(k)]  # the last pushed subtree is the first child
-        stack.append(OPERON_TO_SYMPY[name](args))
-    if len(stack) != 1:
-        raise OperonError(f"Malformed Operon tree: {len(stack)} values left after conversion.")
-    return stack[0]
+    try:
+        return _search.tree_to_sympy(tree, variables)
+    except _search.TreeError as err:
+        raise OperonError(str(err)) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,15 +140,21 @@ class Operon(Backend):
 
     Args:
         functions: allowed functions (see `FUNCTIONS`).
-        population_size, generations, max_evaluations: size and length of the search.
-        max_length, max_depth: bounds on the tree size.
+        population_size: number of trees in the population (size of the search).
+        generations: number of generations (length of the search).
+        max_evaluations: cap on the number of tree evaluations (length of the search).
+        max_length: bound on the tree size (number of nodes).
+        max_depth: bound on the tree depth.
         optimizer_iterations: Levenberg–Marquardt steps on the constants of each tree.
-        max_time: safety cap on the search in seconds.
+        max_time: Operon's own cap on the search in seconds (soft: checked between generations).
+        timeout: hard cap in seconds; the worker process running the search is killed after it
+            and `OperonTimeout` is raised (default ``None``: see `hard_limit`).
         random_state: seed (same seed, same result with ``n_threads=1``).
         n_threads: Operon's worker threads.
         selection: rule choosing from the Pareto front (`SELECTIONS`).
         exact_tol: relative RMS error regarded as exact (Operon evaluates in float32).
-        simplify_timeout: seconds allowed for SymPy simplification of the chosen expression.
+        simplify_timeout: seconds allowed for SymPy simplification of the chosen expression
+            (at most one second of it for each member of the front); 0 skips it.
         refine: refit the constants of the chosen expression in double precision.
     """
 
@@ -206,6 +166,7 @@ class Operon(Backend):
     max_depth: int = 10
     optimizer_iterations: int = 10
     max_time: float = 60.0
+    timeout: float | None = None
     random_state: int = 0
     n_threads: int = 1
     selection: str = "bic"
@@ -236,44 +197,44 @@ class Operon(Backend):
                 raise OperonError(f"{name} must be >= 1, got {getattr(self, name)}.")
         if not self.max_time > 0:
             raise OperonError(f"max_time must be > 0 seconds, got {self.max_time}.")
+        if self.timeout is not None and not self.timeout > 0:
+            raise OperonError(f"timeout must be > 0 seconds (or None for the default), got {self.timeout}.")
 
     def fit(self, X: Any, y: Any, inputs: Sequence[sp.Expr]) -> Expression:
-        """Search for ``y ≈ f(inputs)``; returns the chosen expression and the Pareto front."""
+        """Search for ``y ≈ f(inputs)``; returns the chosen expression and the Pareto front.
+
+        Args:
+            X: samples, shape ``(n, d)``, column ``j`` holding ``inputs[j]``.
+            y: targets, shape ``(n,)``.
+            inputs: ``d`` SymPy inputs (symbols, states or derivative states).
+
+        Returns:
+            The `Expression` chosen from the front by `selection`, its front and scores.
+
+        Raises:
+            DataError: fewer than 5 samples, or ``X``/``y`` malformed.
+            BackendUnavailableError: ``pyoperon`` is not installed.
+            OperonTimeout: the search ran past ``timeout`` seconds and was stopped.
+            OperonError: the search failed, or its front has nothing finite on the data.
+            WorkerError: the symbolic worker process could not be started.
+        """
         X, y, inputs = check_xy(X, y, inputs)
         n = X.shape[0]
         if n < 5:
             raise DataError(f"Operon needs at least 5 samples; got {n}.")
-        from pyoperon.sklearn import SymbolicRegressor
-
-        reg = SymbolicRegressor(
-            allowed_symbols=",".join((*self.functions, "constant", "variable")),
-            objectives=["r2", "length"],
-            population_size=int(self.population_size),
-            pool_size=int(self.population_size),
-            generations=int(self.generations),
-            max_evaluations=int(self.max_evaluations),
-            max_length=int(self.max_length),
-            max_depth=int(self.max_depth),
-            optimizer_iterations=int(self.optimizer_iterations),
-            max_time=max(1, int(math.ceil(self.max_time))),
-            random_state=int(self.random_state),
-            n_threads=int(self.n_threads),
-        )
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            reg.fit(X, y)
-        search_s = time.perf_counter() - t0
-        variables = {h: inputs[i] for i, h in enumerate(reg.variables_)}
-
+        if importlib.util.find_spec("pyoperon") is None:
+            raise BackendUnavailableError(
+                "The Operon backend needs the 'pyoperon' package (pip install pyoperon); "
+                'backend="sindy" needs nothing more.'
+            )
+        front_raw, stats = self._search(X, y, inputs)
+        search_s = stats["search_seconds"]
         floor = (self.exact_tol**2) * float(np.mean(y**2))
         scored = []
         seen = set()
-        for member in reg.pareto_front_:
-            raw = tree_to_sympy(member["tree"], variables)
-            expr = (
-                simplify(raw, timeout=min(1.0, self.simplify_timeout)) if self.simplify_timeout > 0 else raw
-            )
+        # every member in one worker task, each within its own second
+        exprs = simplify_all([e for e, _ in front_raw], timeout=min(1.0, self.simplify_timeout))
+        for expr, (_, length) in zip(exprs, front_raw):
             if expr in seen:
                 continue
             seen.add(expr)
@@ -281,7 +242,7 @@ class Operon(Backend):
             if not math.isfinite(mse):
                 continue
             k = len(expr.atoms(sp.Float))
-            scored.append((expr, int(member["length"]), mse, k))
+            scored.append((expr, length, mse, k))
         if not scored:
             raise OperonError("Operon's Pareto front has no expression that is finite on the data.")
         front = []
@@ -310,11 +271,57 @@ class Operon(Backend):
             selection=self.selection,
             info={
                 "search_seconds": search_s,
-                "generations": int(reg.stats_.get("generations", 0)),
+                "generations": stats["generations"],
                 "random_state": int(self.random_state),
                 "front_size": len(front),
             },
         )
+
+    def _search(self, X: np.ndarray, y: np.ndarray, inputs: tuple) -> tuple[list, dict]:
+        """The raw Pareto front ``[(expr, length)]`` and stats, from the worker's child."""
+        options = dict(
+            allowed_symbols=",".join((*self.functions, "constant", "variable")),
+            objectives=["r2", "length"],
+            population_size=int(self.population_size),
+            pool_size=int(self.population_size),
+            generations=int(self.generations),
+            max_evaluations=int(self.max_evaluations),
+            max_length=int(self.max_length),
+            max_depth=int(self.max_depth),
+            optimizer_iterations=int(self.optimizer_iterations),
+            max_time=max(1, int(math.ceil(self.max_time))),
+            random_state=int(self.random_state),
+            n_threads=int(self.n_threads),
+        )
+        status, payload = WORKER.call((_SEARCH_FILE, "prepare"), (), IMPORT_TIMEOUT)
+        if status != "ok":
+            raise BackendUnavailableError(
+                f"The Operon backend could not import pyoperon in the symbolic worker ({status}: "
+                f'{payload}); check that pyoperon imports in this Python, or use backend="sindy".'
+            )
+        hard = self.hard_limit
+        ph = Placeholders()
+        plain = [ph.to(z) for z in inputs]
+        status, payload = WORKER.call((_SEARCH_FILE, "search"), (X, y, plain, options), hard)
+        if status == "timeout":
+            raise OperonTimeout(
+                f"Operon's search ran past its hard limit of {hard:g} s (timeout={self.timeout!r}, "
+                f"max_time={self.max_time:g}) and was stopped. Raise timeout, or shorten the search "
+                "(generations, population_size, max_evaluations) so that it ends on its own."
+            )
+        if status != "ok":
+            raise OperonError(f"Operon's search failed in the symbolic worker ({status}): {payload}")
+        front = [(ph.restore(e), length) for e, length in payload["front"]]
+        return front, payload
+
+    @property
+    def hard_limit(self) -> float:
+        """Seconds after which the search is stopped: ``timeout``, or by default twice
+        ``max_time`` plus 10 s (Operon checks ``max_time`` only between generations). Importing
+        pyoperon in a fresh worker (a few seconds) comes before and is not counted."""
+        if self.timeout is not None:
+            return float(self.timeout)
+        return 2.0 * max(1.0, math.ceil(self.max_time)) + 10.0
 
     def _criterion(self, mse: float, floor: float, n: int, k: int) -> float:
         eff = max(mse, floor) * n
@@ -329,7 +336,6 @@ def _tidy(expr: sp.Expr, inputs, X, y, floor: float, refine: bool) -> sp.Expr:
     """Drop additive terms whose contribution is below the exactness floor and make factors
     within 1e-10 of ±1 exact, keeping each change only if the fit stays as good (or within
     the floor)."""
-    from .library import evaluate
 
     base = mse_of(expr, inputs, X, y)
     limit = max(base, floor) * (1 + 1e-9)
@@ -348,7 +354,7 @@ def _tidy(expr: sp.Expr, inputs, X, y, floor: float, refine: bool) -> sp.Expr:
         f: sp.Integer(int(round(float(f)))) for f in expr.atoms(sp.Float) if abs(abs(float(f)) - 1) < 1e-10
     }
     if units:
-        trial = expr.xreplace(units)
+        trial = cast(sp.Expr, expr.xreplace(units))  # xreplace is typed Basic; this stays an Expr
         if mse_of(trial, inputs, X, y) <= limit:
             expr = trial
     return expr

@@ -83,8 +83,11 @@ class PySR(Backend):
     """Symbolic regression with PySR (``pysr.PySRRegressor``).
 
     Args:
-        binary_operators, unary_operators: PySR operator names.
-        niterations, populations, maxsize: size of the search.
+        binary_operators: PySR's binary operator names (e.g. ``"+"``, ``"*"``).
+        unary_operators: PySR's unary operator names (e.g. ``"sin"``, ``"exp"``).
+        niterations: PySR's number of iterations (size of the search).
+        populations: PySR's number of populations (size of the search).
+        maxsize: PySR's maximum expression size (size of the search).
         timeout_in_seconds: cap on the search.
         random_state: seed; the search runs ``deterministic`` and serial for reproducibility.
         selection: PySR's ``model_selection`` (`SELECTIONS`).

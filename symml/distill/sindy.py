@@ -252,21 +252,20 @@ class SINDy(Backend):
         return list(seen.values())
 
     # ------------------------------------------------------------------ selection
-    def _lstsq(self, Theta, y, mask, residual=False):
+    def _lstsq(self, Theta, y, mask) -> tuple[np.ndarray, float, np.ndarray]:
+        """``(coef, rss, residual)`` of least squares on the columns in ``mask``."""
         coef = np.zeros(Theta.shape[1])
         if mask.any():
             coef[mask] = np.linalg.lstsq(Theta[:, mask], y, rcond=None)[0]
         resid = y - Theta @ coef
-        if residual:
-            return coef, float(resid @ resid), resid
-        return coef, float(resid @ resid)
+        return coef, float(resid @ resid), resid
 
     def _choose(self, Theta, y, path, n_effective=None):
         n = Theta.shape[0]
         floor = (self.exact_tol**2) * float(np.mean(y**2))
         cands = []
         for lam, mask in path:
-            coef, rss, resid = self._lstsq(Theta, y, mask, residual=True)
+            coef, rss, resid = self._lstsq(Theta, y, mask)
             cands.append(dict(threshold=lam, mask=mask, coef=coef, rss=rss, k=int(mask.sum()), resid=resid))
         cands.sort(key=lambda c: (c["k"], c["rss"]))
         if self.selection == "none":
@@ -317,7 +316,7 @@ class SINDy(Backend):
                 sub = self._support(Tt[:, usable] / col[usable], yt / sy, lam)
                 mask = np.zeros(Theta.shape[1], dtype=bool)
                 mask[np.flatnonzero(usable)[sub]] = True
-                coef, _ = self._lstsq(Tt, yt, mask)
+                coef, _, _ = self._lstsq(Tt, yt, mask)
                 r = y[test] - Theta[test] @ coef
                 fold_err.append(float(np.mean(r**2)))
             errs.append((lam, float(np.mean(fold_err)), float(np.std(fold_err) / math.sqrt(k))))
@@ -335,7 +334,7 @@ class SINDy(Backend):
             if np.array_equal(c["mask"], mask):
                 c["criterion"] = cv_err[lam_star]
                 return cands, c
-        coef, rss = self._lstsq(Theta, y, mask)  # pragma: no cover - the path contains every support
+        coef, rss, _ = self._lstsq(Theta, y, mask)  # pragma: no cover - the path contains every support
         chosen = dict(threshold=lam_star, mask=mask, coef=coef, rss=rss, k=int(mask.sum()), criterion=best[1])
         return [*cands, chosen], chosen
 

@@ -15,6 +15,15 @@ on the data.
 
 One model holding every candidate term is compiled once; a support is a mask on its
 coefficients, so trying a combination costs a few solves, not a compilation.
+
+Why SciPy's Levenberg–Marquardt (MINPACK, on the host) and not `symml.fit` (optimistix in a
+compiled loop): `symml.fit` compiles one runner per set of unknowns, and every support is a
+different set, so each of the dozens of combinations tried would pay a compilation. Here the
+residual and its Jacobian over *all* candidate coefficients are jitted once and MINPACK works
+on the columns of the active ones. Measured on the Lotka–Volterra candidates (12 coefficients,
+21 samples, five supports, a loaded 2-core machine): 13.7 s for the first support (the one
+compilation), then 0.05-0.14 s per support; through `symml.fit`, 12-26 s for every support,
+with the same coefficients to 3 decimals.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from typing import Any, cast
 
 import diffrax
 import jax
@@ -29,7 +39,9 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
+from .._declare._model import Model
 from .._declare._symbols import Parameter, neural_spec
+from .._fit._inverse import solver_fn
 from ..errors import SymmlError
 from .base import Candidate, Expression, additive_coefficients
 from .library import evaluate
@@ -54,7 +66,7 @@ def greedy_supports(F: np.ndarray, y: np.ndarray, max_terms: int, singles: int =
 
     m = G.shape[1]
     singles_rss = sorted((rss((j,)), j) for j in range(m))
-    out = [(j,) for _, j in singles_rss[:singles]]
+    out: list[tuple[int, ...]] = [(j,) for _, j in singles_rss[:singles]]
     support: tuple[int, ...] = ()
     for _ in range(min(max_terms, m)):
         best = min((rss(support + (j,)), j) for j in range(m) if j not in support)[1]
@@ -88,9 +100,6 @@ def select_through_solver(
     """
     from scipy.optimize import least_squares
 
-    from .._declare._model import Model
-    from .._fit._inverse import solver_fn
-
     model = trained.model
     data = trained.data
     weights_of = {}
@@ -120,7 +129,7 @@ def select_through_solver(
         scale = np.sqrt(np.nanmean((fitted - obs) ** 2, axis=0))
         scale = np.where(scale > 0, scale, 1.0)
         y0 = {s: trained.ics[i][s] for s in full.states}
-        fn = solver_fn(full, saveat=ts, adjoint=diffrax.ForwardMode(), check=False)
+        fn = solver_fn(full, saveat=jnp.asarray(ts), adjoint=diffrax.ForwardMode(), check=False)
         runs.append((fn, y0, cols))
         targets.append((obs, scale, np.isfinite(obs)))
 
@@ -128,7 +137,7 @@ def select_through_solver(
         out = []
         for (fn, y0, cols), (obs, scale, ok) in zip(runs, targets):
             ys = fn(params=p, ics=y0).y[:, cols]
-            r = jnp.where(ok, (ys - jnp.nan_to_num(obs)) / scale, 0.0)
+            r = jnp.where(ok, (ys - jnp.nan_to_num(obs)) / scale[None, :], 0.0)
             out.append(r.ravel())
         return jnp.concatenate(out)
 
@@ -167,7 +176,8 @@ def select_through_solver(
             J = np.asarray(jac_j(jnp.asarray(full_p(z))))[:, w_index[active]]
             return np.where(np.isfinite(J), J, 0.0)
 
-        sol = least_squares(fun, start[active], jac=jac, method="lm", max_nfev=200)
+        # SciPy's least_squares is unannotated: pyright infers ``jac: str`` from its default
+        sol = least_squares(fun, start[active], jac=cast(Any, jac), method="lm", max_nfev=200)
         rss = float(sol.fun @ sol.fun)
         bic = n_obs * math.log(max(rss, rss_floor, 1e-300) / n_obs) + len(active) * math.log(n_obs)
         # extended BIC (Chen & Chen 2008): the search tries many supports, and the best of many

@@ -19,8 +19,11 @@ import numpy as np
 import sympy as sp
 
 from .. import _serialize as _io
+from .._compile._networks import n_parameters
+from .._data._dataset import Dataset
 from .._declare._symbols import Neural, t
-from ..errors import SymmlError
+from .._solve import SOLVERS, simulate
+from ..errors import SymmlError, UnknownNameError, suggest
 
 
 class TrainingError(SymmlError, RuntimeError):
@@ -84,7 +87,9 @@ class Trained:
         data: the training `symml.Dataset`.
         history: a `History`.
         loss: the training objective at the returned parameters.
-        options: the training options (for the record and for resuming).
+        options: the training options as a flat record of names and numbers (``"steps"``,
+            ``"lr"``, ``"target_loss"``, ``"solver"``, ...); the option objects themselves are
+            stored, as JSON, in checkpoints.
         timing: seconds spent compiling and iterating.
     """
 
@@ -132,10 +137,9 @@ class Trained:
             return next(iter(specs.values()))
         name = U.name if isinstance(U, Neural) else getattr(U, "name", U)
         if isinstance(U, sp.Basic) and hasattr(getattr(U, "func", None), "_symml_neural"):
-            name = U.func._symml_neural.name
+            # the placeholder's class carries its spec (set by sm.neural; SymPy's stubs cannot know)
+            name = U.func._symml_neural.name  # pyright: ignore[reportAttributeAccessIssue]
         if name not in specs:
-            from ..errors import UnknownNameError, suggest
-
             raise UnknownNameError(
                 f"No network {name!r}; this model has {sorted(specs)}." + suggest(str(name), specs)
             )
@@ -172,8 +176,6 @@ class Trained:
 
         Extra keywords go to `symml.simulate` (``params=`` overrides parameter values).
         """
-        from .._solve._simulate import simulate
-
         if not 0 <= trajectory < len(self.ics):
             raise IndexError(f"trajectory must be in 0..{len(self.ics) - 1}, got {trajectory}")
         start = dict(self.ics[trajectory])
@@ -189,16 +191,21 @@ class Trained:
         t_span = None
         if isinstance(ts, (int, np.integer)) and not isinstance(ts, bool):
             t_span = (float(series.t[0]), float(series.t[-1]))
-        from .._solve._simulate import SOLVERS
-
         solver = self.options.get("solver", "tsit5")
-        kwargs = dict(solver=solver if solver in SOLVERS else "tsit5", rtol=self.options.get("rtol", 1e-7))
-        kwargs["atol"] = self.options.get("atol", 1e-9)
+        kwargs: dict[str, Any] = dict(solver=solver if solver in SOLVERS else "tsit5")
+        kwargs.update(rtol=self.options.get("rtol", 1e-7), atol=self.options.get("atol", 1e-9))
         extra = dict(simulate_kwargs)
         params.update({self.model.lookup(k): v for k, v in (extra.pop("params", None) or {}).items()})
         kwargs.update(extra)
+        saveat: Any = ts
         return simulate(
-            self._base, ics=start, t_span=t_span, saveat=ts, params=params, networks=self.networks, **kwargs
+            self._base,
+            ics=start,
+            t_span=t_span,
+            saveat=saveat,
+            params=params,
+            networks=self.networks,
+            **kwargs,
         )
 
     def mse(self) -> float:
@@ -237,7 +244,7 @@ class Trained:
     # ------------------------------------------------------------------ display
     def plot_history(self, ax=None, noise_floor: float | None = None):
         """Loss against iteration (log scale), phases marked; returns the matplotlib axes."""
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # on first use: pyplot is slow to import and picks a backend
 
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4))
@@ -265,8 +272,6 @@ class Trained:
         for p, v in self.params.items():
             lines.append(f"  {p} = {v:.6g}")
         for name, net in self.model.networks.items():
-            from .._compile._networks import n_parameters
-
             lines.append(f"  network {name}: {n_parameters(net)} weights")
         if self.history.rejected.size:
             lines.append(f"  rejected steps: {self.history.rejected.size}")
@@ -331,8 +336,6 @@ def encode_trained(tr: Trained) -> dict:
 
 
 def decode_trained(d: dict) -> Trained:
-    from .._data._dataset import Dataset
-
     model = _io.decode_model(d["model"])
     data = _io.from_json_dict({"symml": "dataset", "version": _io.FORMAT_VERSION, "content": d["data"]})
     if not isinstance(data, Dataset):

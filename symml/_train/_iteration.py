@@ -1,4 +1,4 @@
-"""The device side of ``sm.train``: one jitted training iteration shared by every phase.
+"""One training iteration, jitted once and shared by every phase (the device side of `symml.train`).
 
 ``step(carry, fixed, key, phase, hyper) -> (carry, record)`` evaluates the loss and its gradient
 once, at ``carry.theta``, then applies the phase's rule:
@@ -8,11 +8,11 @@ once, at ``carry.theta``, then applies the phase's rule:
   from the last point with a finite loss, ``prev_x``; the optimiser state is left as it was),
   and later steps are halved too until steps succeed again (the multiplier doubles back).
   ``hyper[2]`` consecutive rejections stop training (``stop = STOP_REJECTED``).
-* ``LBFGS``: `symml.optim.lbfgs_step` (the same evaluation serves the line search).
-
-In both phases a finite loss at or below ``hyper[4]`` (``target_loss``; ``-inf`` when unset)
-stops training at that point (``stop = STOP_TARGET``; the first phase then does not move on).
+* ``LBFGS``: `symml._train._optimizers.lbfgs_step` (the same evaluation serves the line search).
 * ``EVAL``: only records the loss (falls back to ``prev_x`` if it is not finite).
+
+In both phases a finite loss at or below ``hyper[4]`` (``Loss.target_loss``; ``-inf`` when unset)
+stops training at that point (``stop = STOP_TARGET``; the first phase then does not move on).
 
 ``record = [loss, rejected, stop code]``. The optimiser works on the flat parameter vector
 (one array, not one per leaf), which keeps the compiled update small; no ``lax.cond`` is used,
@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._loss import COMPILER_OPTIONS, Config, make_value_and_grad  # noqa: F401 (re-exported)
-from ._optimizers import FirstPhase, LBFGSState, lbfgs_init, lbfgs_step, learning_rate
+from ._optimizers import Array, FirstPhase, LBFGSState, lbfgs_init, lbfgs_step, learning_rate
 
 MAIN, LBFGS, EVAL = 0, 1, 2
 STOP_REJECTED, STOP_INITIAL, STOP_CONVERGED, STOP_STUCK, STOP_TARGET = 1, 2, 3, 4, 5
@@ -48,16 +48,16 @@ class Carry(NamedTuple):
 
     theta: Any  # the point evaluated next (pytree)
     opt_state: Any  # first-phase optimiser state (on the flat vector for named optimisers)
-    prev_x: jax.Array  # last point with a finite loss (flat)
-    last_upd: jax.Array  # the update applied at prev_x (halved on each rejection)
-    prev_f: jax.Array
-    has_prev: jax.Array
-    scale: jax.Array  # step multiplier, halved after each rejection
-    bad_run: jax.Array  # consecutive rejections
+    prev_x: Array  # last point with a finite loss (flat)
+    last_upd: Array  # the update applied at prev_x (halved on each rejection)
+    prev_f: Array
+    has_prev: Array
+    scale: Array  # step multiplier, halved after each rejection
+    bad_run: Array  # consecutive rejections
     lb: LBFGSState | None
-    count: jax.Array  # accepted first-phase steps (drives the schedule)
-    step: jax.Array  # iterations (drives the mini-batch keys)
-    stop: jax.Array
+    count: Array  # accepted first-phase steps (drives the schedule)
+    step: Array  # iterations (drives the mini-batch keys)
+    stop: Array
 
 
 def flat(theta) -> jax.Array:
@@ -100,7 +100,7 @@ def decay_mask(theta) -> jax.Array:
 
 
 def initial_carry(theta, first: FirstPhase, use_lbfgs: bool) -> Carry:
-    dtype = np.result_type(float) if jax.config.jax_enable_x64 else np.float32
+    dtype = np.dtype(jnp.result_type(float))  # float64 unless symml runs in float32 (SYMML_X64=0)
     x = flat_host(theta).astype(dtype)
     opt = first.transform
     state = None if opt is None else opt.init(jnp.asarray(x) if first.flat else theta)
@@ -147,9 +147,11 @@ def make_step(cfg: Config, net_static, first: FirstPhase, schedule: Any, use_lbf
 
     # Each branch returns (carry without theta, next point x, recorded loss, rejected).
     def main_branch(c: Carry, x, f, gx, hyper):
+        assert opt is not None  # this branch exists only with a first-order optimiser
         ok = jnp.isfinite(f) & jnp.all(jnp.isfinite(gx))
         if first.flat:
             direction, state = opt.update(gx, c.opt_state, x)
+            direction = jnp.asarray(direction)
             if first.decay:
                 direction = direction + first.decay * decay_mask(c.theta) * x
             upd = -(c.scale * rate(c, hyper)) * direction
@@ -182,6 +184,7 @@ def make_step(cfg: Config, net_static, first: FirstPhase, schedule: Any, use_lbf
         return new, x_next, f, ~ok
 
     def lbfgs_branch(c: Carry, x, f, gx, hyper):
+        assert c.lb is not None  # this branch exists only when L-BFGS runs
         fresh = ~c.lb.started
         lb, x_next, nonfinite = lbfgs_step(c.lb, x, f, gx)
         # A non-finite starting point falls back to the last good point of the first phase.

@@ -1,4 +1,4 @@
-"""The training problem behind ``sm.train``: what is trained, and the data it is compared with.
+"""The training problem behind `symml.train`: what is trained, and the data it is compared with.
 
 Trainable state ``theta`` (a pytree)::
 
@@ -7,9 +7,9 @@ Trainable state ``theta`` (a pytree)::
 ``z`` holds the chosen physical parameters in an unconstrained form (``p = exp(z)`` for
 parameters declared positive, ``p = s z`` with ``s = max(|p0|, 1e-8)`` otherwise, so every
 coordinate starts at order one). ``ics`` are learned initial values (one row per trajectory),
-``nodes`` the learned start states of multiple-shooting segments (`symml.shooting`).
+``nodes`` the learned start states of multiple-shooting segments (`symml._train._shooting`).
 Everything else (data, fixed parameter values per trajectory, input scalings of the networks,
-penalty weights) is in ``fixed``, a dict of arrays; the loss itself is in `symml.losses`.
+penalty weights) is in ``fixed``, a dict of arrays; the loss itself is in `symml._train._loss`.
 
 >>> import numpy as np, sympy as sp, symml as sm
 >>> u, v = sm.states("u v"); a, c = sm.parameters("alpha gamma", positive=True)
@@ -18,38 +18,39 @@ penalty weights) is in ``fixed``, a dict of arrays; the loss itself is in `symml
 ...                defaults={a: 1.3, c: 0.8})
 >>> ts = np.linspace(0, 5, 21)
 >>> data = sm.Dataset(t=ts, y={u: 1 + np.sin(ts), v: 1 + np.cos(ts)})
->>> pr = Problem(ude, data, params=[c])
+>>> pr = UDEProblem(ude, data, params=[c])
 >>> sorted(pr.theta0), pr.theta0["params"].shape, pr.fixed["Y"].shape
 (['ics', 'networks', 'nodes', 'params'], (1,), (1, 21, 2))
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from .._compile._codegen import compile, compile_exprs
+from .._compile import compile, compile_exprs
 from .._compile._networks import INIT_LAST_LAYER_SCALE, init_networks, trainable_filter
+from .._data._dataset import Dataset
+from .._declare import bind_params
 from .._declare._symbols import state_name, t
-from .._solve._simulate import bind_params, get_solver
+from .._solve import get_solver, simulate
 from ..errors import DataError, MissingValueError, SymmlError
 from ._loss import COMPILER_OPTIONS, Config, make_objective, make_value_and_grad
+from ._options import Loss, Shooting, Solve, as_loss, as_solve
 from ._shooting import layout as shooting_layout
 from ._shooting import node_values
 
-ADJOINTS = ("checkpoint", "backsolve", "forward")
-LOSSES = ("mse",)
+_DEFAULT_LOSS, _DEFAULT_SOLVE = Loss(), Solve()
 
 
-class Problem:
-    """Host-side description of one training problem (built once per ``sm.train`` call)."""
+class UDEProblem:
+    """Host-side description of one training problem (built once per `symml.train` call)."""
 
     def __init__(
         self,
@@ -59,25 +60,29 @@ class Problem:
         params: Sequence[Any] | Mapping[Any, float] | None = None,
         ics: Mapping[Any, float] | Sequence[Mapping[Any, float]] | None = None,
         learn_ics: bool | Sequence[Any] = False,
-        shooting: int | None = None,
-        continuity: float = 100.0,
-        loss: str | Callable = "mse",
-        l1: float = 0.0,
-        l2: float = 0.0,
-        solver: Any = "tsit5",
-        rtol: float = 1e-6,
-        atol: float = 1e-8,
-        max_steps: int = 4096,
-        adjoint: str | diffrax.AbstractAdjoint = "checkpoint",
+        loss: Any = _DEFAULT_LOSS,
+        solve: Solve | Shooting = _DEFAULT_SOLVE,
         batch_size: int | None = None,
         standardize: bool = True,
         key: jax.Array | None = None,
     ):
-        """Build the problem (arguments as in `symml.train`; ``key`` seeds fresh networks)."""
+        """Build the problem.
+
+        Args:
+            model, data, params, ics, learn_ics: as in `symml.train`.
+            loss, solve: the `Loss` (or a misfit name or callable) and the `Solve` (or a `Shooting`).
+            batch_size: rows (trajectories or segments) per first-phase step; None for all.
+            standardize: set fresh networks' input standardisation from the data range.
+            key: seeds fresh networks (default ``PRNGKey(0)``).
+
+        Raises:
+            DataError: ``data`` is not a Dataset, or values are not finite.
+            ValueError: nothing to train, or a misplaced parameter or state.
+            MissingValueError: a value that nothing provides.
+        """
         if key is None:
             key = jax.random.PRNGKey(0)
-        from .._data._dataset import Dataset
-
+        loss, solve = as_loss(loss), as_solve(solve)
         if not isinstance(data, Dataset):
             raise DataError(
                 f"data must be an sm.Dataset (Dataset(t=..., y={{state: values}}), Dataset.from_csv, "
@@ -88,18 +93,19 @@ class Problem:
                 f"Model {model.name!r} has no neural terms and no parameters were chosen for training. "
                 "Add a network with sm.neural(...), or pass params=[...] (or use sm.fit for parameters only)."
             )
+        if batch_size is not None and int(batch_size) < 1:
+            raise ValueError(f"batch_size must be a positive number of trajectories, got {batch_size}")
         self.model = model
         self.data = data
         self.states = tuple(model.states)
         self.n_states = len(self.states)
-        self._check_options(loss, adjoint, shooting, continuity, l1, l2, rtol, atol, max_steps)
         self.resolved = data.resolve(model)
         self.train_params, p_fixed, z0, pos, pscale, pmask = self._bind_params(params)
         self.p_fixed = p_fixed  # (before the networks: hidden inputs need a first simulation)
         self.keys = self._union_keys()
         self.learn = self._learn_set(learn_ics)
         self.traj_y0 = self._initial_values(ics)
-        self.shooting = int(shooting) if shooting else 1
+        self.shooting = solve.segments
         nets0 = self._networks(key, standardize)
 
         layout = shooting_layout(self.resolved, self.keys, self.shooting)
@@ -127,17 +133,12 @@ class Problem:
             "nodes": jnp.asarray(nodes0, f64),
         }
         B = layout["ts"].shape[0]
-        if callable(loss):
-            self._check_loss(loss, layout["Y"].shape)
+        if callable(loss.fn):
+            self._check_loss(loss.fn, layout["Y"].shape)
         bs = None if (batch_size is None or int(batch_size) >= B) else int(batch_size)
-        if batch_size is not None and int(batch_size) < 1:
-            raise ValueError(f"batch_size must be a positive number of trajectories, got {batch_size}")
         n_batches = 1 if bs is None else -(-B // bs)
         W = layout["W"]
-        if isinstance(loss, str):
-            den = float(W.sum())
-        else:
-            den = float(n_batches)
+        den = float(W.sum()) if isinstance(loss.fn, str) else float(n_batches)
         cden = float(layout["cmask"].sum() * self.n_states)
         self.fixed = {
             "networks": rest_arrays,
@@ -158,18 +159,18 @@ class Problem:
             "last": jnp.asarray(layout["last"], jnp.int32),
             "den": jnp.asarray(max(den, 1.0), f64),
             "cden": jnp.asarray(max(cden, 1.0), f64),
-            "l1": jnp.asarray(l1, f64),
-            "l2": jnp.asarray(l2, f64),
-            "continuity": jnp.asarray(continuity, f64),
+            "l1": jnp.asarray(loss.l1, f64),
+            "l2": jnp.asarray(loss.l2, f64),
+            "continuity": jnp.asarray(solve.continuity, f64),
         }
         obs_idx, obs_program = self._observation()
-        adj_name = adjoint if isinstance(adjoint, str) else None
+        adj_name = solve.adjoint if isinstance(solve.adjoint, str) else None
         n_cp = None
         if adj_name == "checkpoint":
             # Storing every step makes the backward pass a plain reverse sweep (no recomputation)
             # and compiles 2-3x faster than diffrax's default log(max_steps) checkpoints; the
             # memory is max_steps solver states, small unless the system is large.
-            n_cp = int(max_steps) if int(max_steps) * self.n_states <= 4_000_000 else None
+            n_cp = solve.max_steps if solve.max_steps * self.n_states <= 4_000_000 else None
         self.config = Config(
             program=compile(model, networks=nets0).program,
             states=self.states,
@@ -177,14 +178,14 @@ class Problem:
             obs_idx=obs_idx,
             obs_program=obs_program,
             nets_treedef=jax.tree_util.tree_structure(nets0),
-            solver=get_solver(solver),
-            rtol=float(rtol),
-            atol=float(atol),
-            max_steps=int(max_steps),
-            adjoint=adj_name if adj_name is not None else adjoint,
+            solver=get_solver(solve.solver),
+            rtol=solve.rtol,
+            atol=solve.atol,
+            max_steps=solve.max_steps,
+            adjoint=solve.adjoint,
             checkpoints=n_cp,
-            loss=loss,
-            penalty=bool(l1 or l2),
+            loss=loss.fn,
+            penalty=loss.penalised,
             shooting=bool(n_nodes),
             train_idx=tuple(model.params.index(p) for p in self.train_params),
             learn_idx=learn_idx,
@@ -194,34 +195,6 @@ class Problem:
         )
 
     # ------------------------------------------------------------------ checks and binding
-    @staticmethod
-    def _check_options(loss, adjoint, shooting, continuity, l1, l2, rtol, atol, max_steps):
-        if not (callable(loss) or loss in LOSSES):
-            raise ValueError(
-                f"loss must be one of {LOSSES} or a callable loss(pred, target, weights) -> scalar, "
-                f"got {loss!r}"
-            )
-        if not (isinstance(adjoint, diffrax.AbstractAdjoint) or adjoint in ADJOINTS):
-            raise ValueError(
-                f"adjoint must be one of {ADJOINTS} (or a diffrax adjoint object), got {adjoint!r}. "
-                "'checkpoint' differentiates the discrete solve (exact gradients, default), 'backsolve' "
-                "solves the continuous adjoint backwards (O(1) memory), 'forward' uses forward mode "
-                "(few parameters)."
-            )
-        if shooting is not None and (
-            not isinstance(shooting, (int, np.integer)) or isinstance(shooting, bool)
-        ):
-            raise ValueError(f"shooting must be a number of segments (an int >= 2) or None, got {shooting!r}")
-        if shooting is not None and int(shooting) < 1:
-            raise ValueError(f"shooting must be a number of segments >= 2 (or None), got {shooting}")
-        for name, val in (("continuity", continuity), ("l1", l1), ("l2", l2)):
-            if not (np.isfinite(val) and val >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {val}")
-        if not (rtol > 0 and atol > 0):
-            raise ValueError(f"rtol and atol must be positive, got rtol={rtol}, atol={atol}")
-        if int(max_steps) < 16:
-            raise ValueError(f"max_steps must be at least 16, got {max_steps}")
-
     @staticmethod
     def _check_loss(loss, shape) -> None:
         """A callable loss must map three arrays of shape (rows, times, keys) to a scalar."""
@@ -411,8 +384,6 @@ class Problem:
 
     def _first_simulation(self, nets) -> list:
         """Solve every trajectory once with the starting networks and parameters."""
-        from .._solve._simulate import simulate
-
         cache = getattr(self, "_sims", None)
         if cache is not None:
             return cache
@@ -422,7 +393,7 @@ class Problem:
             ics = dict(zip(self.states, self.traj_y0[i]))
             params = dict(zip(model.params, self.p_fixed[i]))
             try:
-                out.append(simulate(model, ics=ics, saveat=np.asarray(s.t), params=params, max_steps=65536))
+                out.append(simulate(model, ics=ics, saveat=jnp.asarray(s.t), params=params, max_steps=65536))
             except SymmlError as err:
                 raise MissingValueError(
                     f"Could not simulate trajectory {i} with the starting networks to find the range of "
