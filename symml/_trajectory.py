@@ -39,6 +39,18 @@ class Trajectory(eqx.Module):
 
     Index by state, parameter, name or any expression of them: ``traj[x]``,
     ``traj[x.diff(t)]``, ``traj["x_t"]``, ``traj[x**2 + y**2]``.
+
+    Examples:
+        >>> import symml as sm
+        >>> osc = sm.zoo.harmonic_oscillator()
+        >>> traj = sm.simulate(osc, t_span=(0, 1), saveat=3)
+        >>> type(traj).__name__, traj.t.shape, traj.y.shape, traj.batch_shape
+        ('Trajectory', (3,), (3, 2), ())
+        >>> x = osc.states[0]
+        >>> bool(abs(traj[x][0] - traj[osc.state_names()[0]][0]) < 1e-12)
+        True
+        >>> list(traj.to_pandas().columns) == ["t", *osc.state_names()]
+        True
     """
 
     t: jax.Array

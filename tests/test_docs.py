@@ -9,7 +9,7 @@ import pytest
 import symml
 
 #: Doctests that run a whole pipeline (train a network, distill it): slow, run in CI's slow pass.
-PIPELINES = {"symml.distill.distilled"}
+PIPELINES = {"symml.distill.distilled", "symml._train._result"}
 
 MODULES = [
     pytest.param(name, marks=pytest.mark.slow) if name in PIPELINES else name

@@ -172,6 +172,21 @@ class AnalyticSolution:
             points in 30-digit arithmetic).
         symbols: every symbol the expressions depend on besides ``t`` (parameters, symbolic
             initial values, constants), sorted by name.
+
+    Build with `solve_analytic`.
+
+    Examples:
+        >>> import symml as sm
+        >>> ho = sm.zoo.harmonic_oscillator(damping=False)
+        >>> x, v = ho.states
+        >>> sol = sm.solve_analytic(ho, ics={x: 1, v: 0})
+        >>> sol[x]
+        cos(sqrt(k)*t/sqrt(m))
+        >>> sol.verified, sol.parameters
+        ('symbolic', (k, m))
+        >>> traj = sol.trajectory([0.0, 1.0])  # k = 4, m = 1 from the defaults
+        >>> [round(float(y), 4) for y in traj.y[:, 0]], traj.method
+        ([1.0, -0.4161], 'analytic')
     """
 
     __slots__ = ("model", "exprs", "constants", "ics", "t0", "method", "verified", "symbols", "_evaluator")
@@ -403,11 +418,26 @@ def solve_analytic(
     Results are cached by ODE system: a second call (or ``simulate(method="auto")`` on the
     same equations) costs nothing.
 
-    >>> import symml as sm
-    >>> x, = sm.states("x"); k, = sm.parameters("k", positive=True)
-    >>> decay = sm.Model([x.diff(sm.t) + k * x], name="decay")
-    >>> solve_analytic(decay)[x]
-    C1*exp(-k*t)
+    Raises:
+        TypeError: ``model`` is not a `Model`, ``ics`` is neither a mapping, ``"symbolic"``
+            nor None, or ``timeout`` is not a number.
+        ValueError: ``timeout`` is not positive, ``ics`` is another string or holds an array.
+        MissingValueError: a state without an initial value, or ``ics`` with a value for a
+            parameter.
+        UnknownNameError: an ``ics`` name that is not a state of ``model``.
+        NoClosedForm: no closed form within ``timeout`` (nonlinear, neural terms, timed out);
+            ``err.reason`` says why.
+
+    Examples:
+        >>> import symml as sm
+        >>> x, = sm.states("x"); k, = sm.parameters("k", positive=True)
+        >>> decay = sm.Model([x.diff(sm.t) + k * x], name="decay")
+        >>> solve_analytic(decay)[x]
+        C1*exp(-k*t)
+        >>> ho = sm.zoo.harmonic_oscillator(damping=False)
+        >>> x, v = ho.states
+        >>> sm.solve_analytic(ho, ics={x: 1, v: 0})[x]
+        cos(sqrt(k)*t/sqrt(m))
     """
     if not isinstance(model, Model):
         raise TypeError(f"solve_analytic needs a symml Model, got {type(model).__name__}")

@@ -331,6 +331,19 @@ class CompiledFunction(eqx.Module):
 
     ``y`` holds the states in ``states`` order and ``p`` the parameters in ``params`` order.
     ``networks`` holds the weights of any neural terms (equinox modules; trainable leaves).
+    Build with `compile_exprs`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import symml as sm
+        >>> lv = sm.zoo.lotka_volterra()
+        >>> u, v = lv.states
+        >>> f = sm.compile_exprs(lv, [u * v, u + v])
+        >>> isinstance(f, sm.CompiledFunction)
+        True
+        >>> out = f(0.0, jnp.array([1.0, 2.0]), jnp.array([1.3, 0.9, 1.8, 0.8]))
+        >>> [round(float(o), 4) for o in out]
+        [2.0, 3.0]
     """
 
     networks: dict
@@ -350,7 +363,20 @@ class CompiledFunction(eqx.Module):
 
 
 class CompiledModel(CompiledFunction):
-    """A Model's right-hand side as a diffrax vector field ``f(t, y, args)``; ``args`` = params."""
+    """A Model's right-hand side as a diffrax vector field ``f(t, y, args)``; ``args`` = params.
+
+    Build with `compile`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import symml as sm
+        >>> ho = sm.zoo.harmonic_oscillator()  # x'' = -(c x' + k x) / m
+        >>> vf = sm.compile(ho)
+        >>> isinstance(vf, sm.CompiledModel), vf.params
+        (True, (c, k, m))
+        >>> [round(float(d), 4) for d in vf(0.0, jnp.array([1.0, 0.0]), jnp.array([0.4, 4.0, 1.0]))]
+        [0.0, -4.0]
+    """
 
 
 def _networks_for(model, networks, key):
@@ -394,6 +420,15 @@ def compile(  # noqa: A001
     Raises:
         UnsupportedFunctionError: a function without a JAX translation.
         MissingValueError: a symbol that is neither a state nor a parameter.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import symml as sm
+        >>> lv = sm.zoo.lotka_volterra()  # params (alpha, beta, delta, gamma)
+        >>> vf = sm.compile(lv)
+        >>> dy = vf(0.0, jnp.array([1.0, 2.0]), jnp.array([1.3, 0.9, 1.8, 0.8]))
+        >>> [round(float(d), 4) for d in dy]
+        [-0.5, 2.0]
     """
     nets = _networks_for(model, networks, key) if model.neural else {}
     return CompiledModel(nets, rhs_program(model), tuple(model.states), tuple(model.params))
@@ -416,6 +451,16 @@ def compile_exprs(
     Raises:
         UnsupportedFunctionError: a function without a JAX translation.
         MissingValueError: a symbol that is neither a state nor a parameter of ``model``.
+
+    Examples:
+        >>> import jax.numpy as jnp, sympy as sp
+        >>> import symml as sm
+        >>> pend = sm.zoo.pendulum()
+        >>> theta, omega = pend.states
+        >>> g, l = pend.params
+        >>> energy = sm.compile_exprs(pend, [omega**2 / 2 - g / l * sp.cos(theta)], title="energy")
+        >>> round(float(energy(0.0, jnp.array([0.0, 2.0]), jnp.array([9.81, 1.0]))[0]), 4)
+        -7.81
     """
     exprs = tuple(sp.sympify(e) for e in exprs)
     prog = artefact(model, "exprs", exprs, lambda: build_program(exprs, model.states, model.params, title))

@@ -37,6 +37,24 @@ class Dataset:
         y: ``{key: values}`` for one trajectory, or a list of such dicts.
         ics: known initial values ``{state: value}`` (or a list, one per trajectory).
         series: ready-made `Series` (alternative to ``t``/``y``).
+
+    Raises:
+        DataError: times or values missing, of the wrong shape, not finite or not increasing,
+            or the numbers of time arrays, value dicts and initial values do not match.
+
+    Examples:
+        >>> import numpy as np, symml as sm
+        >>> x, = sm.states("x")
+        >>> ts = np.linspace(0, 1, 5)
+        >>> data = sm.Dataset(t=ts, y={x: np.exp(-ts)}, ics={x: 1.0})
+        >>> data
+        Dataset(1 trajectories, points [5], observed: x)
+        >>> round(float(data[x][-1]), 4), data.keys
+        (0.3679, (x(t),))
+        >>> lv = sm.zoo.lotka_volterra()
+        >>> two = sm.Dataset.from_model(lv, ics=[{}, {lv.states[0]: 2.0}], ts=np.linspace(0, 2, 6))
+        >>> len(two), two.to_pandas().shape
+        (2, (12, 4))
     """
 
     def __init__(

@@ -38,7 +38,19 @@ def key_name(key: Any) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Series:
-    """One trajectory: times ``t`` (n,), observed ``values`` {key: (n,)} and known ``ics``."""
+    """One trajectory: times ``t`` (n,), observed ``values`` {key: (n,)} and known ``ics``.
+
+    Examples:
+        >>> import numpy as np, symml as sm
+        >>> x, = sm.states("x")
+        >>> data = sm.Dataset(t=np.linspace(0, 1, 3), y={x: [1.0, 0.5, 0.25]})
+        >>> s = data.series[0]
+        >>> type(s).__name__, len(s), s["x"].tolist()
+        ('Series', 3, [1.0, 0.5, 0.25])
+        >>> s2 = sm.Series(t=np.array([0.0, 1.0]), values={x: np.array([1.0, 2.0])}, ics={x: 1.0})
+        >>> sm.Dataset(series=[s, s2])
+        Dataset(2 trajectories, points [3, 2], observed: x)
+    """
 
     t: np.ndarray
     values: Mapping[Any, np.ndarray]

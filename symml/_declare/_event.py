@@ -38,6 +38,17 @@ class Event:
         TypeError: ``expr`` is a string (symml never parses strings into expressions).
 
     The crossing time is differentiable with respect to parameters and initial values.
+
+    Examples:
+        >>> import symml as sm
+        >>> proj = sm.zoo.projectile(drag="stokes")
+        >>> ground = sm.Event(proj.lookup("y"), direction="down")
+        >>> ground.expr, ground.direction, ground.rising
+        (y(t), 'down', False)
+        >>> sm.Event("y")
+        Traceback (most recent call last):
+            ...
+        TypeError: Event needs a SymPy expression, got the string 'y'; ...
     """
 
     expr: Any

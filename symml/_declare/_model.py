@@ -65,6 +65,24 @@ class Model:
         networks: trained weights of neural terms, by placeholder name (set by ``sm.train``).
 
     A Model is immutable: ``subs`` and ``with_defaults`` return new models.
+
+    Raises:
+        ModelError: an equation is a string, not SymPy, has no derivative of a state, or the
+            system cannot be solved for the highest derivatives (subclasses such as
+            `UndeclaredSymbolError` or `NotSolvableError` say which); an empty name.
+
+    Examples:
+        >>> import sympy as sp, symml as sm
+        >>> x, = sm.states("x")
+        >>> k, = sm.parameters("k", positive=True)
+        >>> decay = sm.Model([sp.Eq(x.diff(sm.t), -k * x)], defaults={k: 0.5, x: 1.0}, name="decay")
+        >>> decay.states, decay.params, decay.rhs[x]
+        ((x(t),), (k,), -k*x(t))
+        >>> traj = sm.simulate(decay, t_span=(0, 2), saveat=3)
+        >>> round(float(traj[x][-1]), 4)
+        0.3679
+        >>> sm.zoo.pendulum().states
+        (theta(t), Derivative(theta(t), t))
     """
 
     __slots__ = (

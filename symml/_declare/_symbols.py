@@ -30,7 +30,18 @@ ACTIVATIONS = ("tanh", "relu", "softplus", "gelu", "sigmoid", "silu", "elu", "id
 
 
 class Parameter(sp.Symbol):
-    """A declared model constant. Create with `parameters`; behaves as a SymPy Symbol."""
+    """A declared model constant. Create with `parameters`; behaves as a SymPy Symbol.
+
+    Examples:
+        >>> import sympy as sp, symml as sm
+        >>> k, = sm.parameters("k", positive=True)
+        >>> isinstance(k, sm.Parameter), isinstance(k, sp.Symbol), k.is_positive
+        (True, True, True)
+        >>> sm.zoo.pendulum().params
+        (g, l)
+        >>> all(isinstance(p, sm.Parameter) for p in sm.zoo.pendulum().params)
+        True
+    """
 
 
 def states(names: str, **assumptions: Any) -> tuple[sp.Expr, ...]:
@@ -169,6 +180,18 @@ class Neural:
 
     Create with `neural`. ``U[k]`` is the applied function ``U_k(inputs...)``; it can
     appear anywhere in a model's equations.
+
+    Examples:
+        >>> import sympy as sp, symml as sm
+        >>> u, v = sm.states("u v")
+        >>> U = sm.neural("U", inputs=[u, v], outputs=2, width=8, depth=1)
+        >>> U
+        Neural('U', inputs=[u(t), v(t)], outputs=2, width=8, depth=1, activation='tanh')
+        >>> len(U), U.name, U[1]
+        (2, 'U', U_1(u(t), v(t)))
+        >>> m = sm.Model([sp.Eq(u.diff(sm.t), U[0]), sp.Eq(v.diff(sm.t), U[1])])
+        >>> [s.name for s in m.neural]
+        ['U']
     """
 
     def __init__(self, spec: NeuralSpec):

@@ -285,6 +285,26 @@ def fit(
     Derivatives are exact (forward mode through the solve for up to 40 unknowns, reverse
     mode above). The whole optimisation is one compiled call, cached per model and problem
     structure: fitting new data of the same shape does not recompile.
+
+    Raises:
+        TypeError: ``model`` is not a `symml.Model` or ``data`` not a `symml.Dataset`.
+        FitError: an unknown ``method`` or ``solution``, ``max_iter < 1``, nothing to
+            estimate, inconsistent ``params`` / ``ics`` / ``bounds`` / ``weights``, or a model
+            that cannot be solved at the starting values.
+        MissingValueError: a parameter or initial value with neither a starting value nor
+            a default.
+        DataError: ``weights`` for a key the data does not observe.
+        UnknownNameError: a name that is not a symbol of ``model``.
+        NoClosedForm: ``solution="analytic"`` and no closed form was found.
+        SolveError: the ODE solve failed at the optimum.
+
+    Examples:
+        >>> import numpy as np, symml as sm
+        >>> ho = sm.zoo.harmonic_oscillator()  # true k = 4
+        >>> data = sm.Dataset.from_model(ho, ts=np.linspace(0, 5, 26))
+        >>> res = sm.fit(ho, data, params={"k": 3.0})
+        >>> res.converged, round(res["k"], 4)
+        (True, 4.0)
     """
     if not isinstance(model, Model):
         raise TypeError(f"fit needs a symml Model first; got {type(model).__name__}.")

@@ -124,6 +124,20 @@ def solve_for(
     are the solutions (locally) closest to the guess. Jacobians are taken in reverse mode, so
     ``quantity`` may contain solves with the default adjoint and terminal events. A solve
     that misses the tolerance warns with `ConvergenceWarning`.
+
+    Raises:
+        InverseError: (a ``ValueError``) an inconsistent setup: unknowns that are empty or
+            repeated, ``fixed`` / ``bounds`` / ``initial_guess`` naming other unknowns or with
+            the wrong number of values, every unknown fixed, a bad ``scale``, an initial guess
+            outside its bounds, a quantity that is neither callable nor a SymPy expression (or
+            an expression with symbols besides the unknowns), or a quantity whose shape does
+            not match ``target``.
+
+    Examples:
+        >>> import symml as sm
+        >>> sol = sm.solve_for(lambda k: k**2, ["k"], 4.0, [1.0])
+        >>> round(sol["k"], 6), sol.converged
+        (2.0, True)
     """
     labels = [
         u.name if isinstance(u, sp.Symbol) else state_name(u) if isinstance(u, sp.Basic) else str(u)

@@ -199,6 +199,19 @@ class FitResult:
         seconds, compile_seconds: time of the optimisation, and of compiling it (0 when a
             compiled fit of the same structure was reused).
         solution: ``"analytic"`` (predictions by the closed form) or ``"numeric"``.
+
+    Examples:
+        >>> import numpy as np, symml as sm
+        >>> ho = sm.zoo.harmonic_oscillator()  # true k = 4
+        >>> data = sm.Dataset.from_model(ho, ts=np.linspace(0, 5, 26))
+        >>> res = sm.fit(ho, data, params={"k": 3.0})
+        >>> res.labels, res.n_obs, res.dof
+        (('k',), 52, 51)
+        >>> round(res["k"], 4), round(res.model.defaults[res.model.lookup("k")], 4)
+        (4.0, 4.0)
+        >>> lo, hi = res.confidence_intervals()["k"]
+        >>> bool(lo <= res["k"] <= hi)
+        True
     """
 
     source_model: Any

@@ -117,6 +117,17 @@ def simulate(
 
     Gradients with respect to ``ics`` and ``params`` values (and through an event) work with
     ``jax.grad``.
+
+    Examples:
+        >>> import symml as sm
+        >>> lv = sm.zoo.lotka_volterra()
+        >>> traj = sm.simulate(lv, t_span=(0, 10), saveat=5)
+        >>> traj.y.shape, traj.method
+        ((5, 2), 'numeric')
+        >>> traj.t.tolist()
+        [0.0, 2.5, 5.0, 7.5, 10.0]
+        >>> round(float(traj.y[-1, 0]), 4)
+        0.0359
     """
     if method not in ("auto", "analytic", "numeric"):
         raise ValueError(f"method must be 'auto', 'analytic' or 'numeric', got {method!r}")

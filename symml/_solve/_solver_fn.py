@@ -165,6 +165,16 @@ def solver_fn(
         TypeError: ``event`` is not a `symml.Event`.
         MissingValueError: a fixed-step solver without ``dt0``, or a count without ``t_span``.
         ValueError: an unknown solver, bad times.
+
+    Examples:
+        >>> import symml as sm
+        >>> pend = sm.zoo.pendulum()
+        >>> solve = sm.solver_fn(pend, t_span=(0, 1), saveat=3)
+        >>> traj = solve(ics={"theta": 0.5})
+        >>> traj.y.shape
+        (3, 2)
+        >>> round(float(traj.y[-1, 0]), 4)
+        -0.4992
     """
     if event is not None and not isinstance(event, Event):
         raise TypeError(f"event must be sm.Event(expr, direction=...), got {type(event).__name__}")

@@ -38,6 +38,17 @@ def stiffness_index(model: Any, y0: Any, p: Any, t0: float, t1: float) -> float:
 
     Returns:
         The index (0 where the Jacobian is not finite).
+
+    Raises:
+        ValueError: ``y0`` or ``p`` with the wrong number of values (they must fit
+            ``model.states`` / ``model.params``), or values that are not numbers.
+        UnsupportedFunctionError: the Jacobian holds a function without a JAX translation.
+
+    Examples:
+        >>> import symml as sm
+        >>> ho = sm.zoo.harmonic_oscillator()  # params (c, k, m) = (0.4, 4, 1): Re λ = -0.2
+        >>> round(sm.stiffness_index(ho, [1.0, 0.0], [0.4, 4.0, 1.0], 0.0, 10.0), 4)
+        2.0
     """
     y0 = np.asarray(y0, dtype=float).reshape(-1, len(model.states))[0]
     p = np.asarray(p, dtype=float).reshape(-1, max(len(model.params), 1))[0][: len(model.params)]
@@ -73,5 +84,15 @@ def choose_solver(model: Any, y0: Any, p: Any, t0: float, t1: float) -> str:
 
     Returns:
         A name in `symml._solve.SOLVERS`.
+
+    Raises:
+        ValueError: as in `stiffness_index`.
+        UnsupportedFunctionError: as in `stiffness_index`.
+
+    Examples:
+        >>> import symml as sm
+        >>> ho = sm.zoo.harmonic_oscillator()
+        >>> sm.choose_solver(ho, [1.0, 0.0], [0.4, 4.0, 1.0], 0.0, 10.0)
+        'tsit5'
     """
     return "kvaerno5" if stiffness_index(model, y0, p, t0, t1) > STIFFNESS_THRESHOLD else "tsit5"

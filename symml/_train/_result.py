@@ -91,6 +91,28 @@ class Trained:
             ``"lr"``, ``"target_loss"``, ``"solver"``, ...); the option objects themselves are
             stored, as JSON, in checkpoints.
         timing: seconds spent compiling and iterating.
+
+    Examples:
+        >>> import numpy as np, sympy as sp, symml as sm
+        >>> lv = sm.zoo.lotka_volterra()
+        >>> u, v = lv.states
+        >>> alpha, beta, delta, gamma = lv.params
+        >>> data = sm.Dataset.from_model(lv, ts=np.linspace(0, 5, 11))
+        >>> U = sm.neural("U", inputs=[u, v], outputs=2, width=8, depth=1)
+        >>> ude = sm.Model([sp.Eq(u.diff(sm.t), alpha * u + U[0]), sp.Eq(v.diff(sm.t), -gamma * v + U[1])],
+        ...                defaults={alpha: 1.3, gamma: 0.8})
+        >>> trained = sm.train(ude, data, optimizer=sm.Adam(steps=20), polish=None, seed=0, verbose=False)
+        >>> type(trained).__name__, sorted(trained.networks), len(trained.history)
+        ('Trained', ['U'], 21)
+        >>> sorted(map(int, set(trained.history.phase)))
+        [0, 2]
+        >>> X, Y = trained.network_data(U)
+        >>> X.shape, Y.shape
+        ((11, 2), (11, 2))
+        >>> trained.network(U)(np.ones((3, 2))).shape
+        (3, 2)
+        >>> trained.predict(ts=5)[u].shape
+        (5,)
     """
 
     def __init__(

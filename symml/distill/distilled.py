@@ -118,6 +118,33 @@ def distill(
 
     Returns:
         a `Distilled`.
+
+    Raises:
+        DistillError: ``trained`` is not the result of `symml.train`, its model has no neural
+            terms, ``outputs`` names an output the model does not have, or ``validate=True`` with
+            a backend that is not linear (a `ValueError`).
+        UnknownBackendError: ``backend`` names no known backend (a `ValueError`).
+        UnknownLibraryError: ``library`` or ``degree`` is not a valid SINDy library (a `ValueError`).
+        TypeError: backend ``options`` given together with a ready `Backend` instance.
+        BackendUnavailableError: the chosen backend (e.g. PySR) is not installed.
+
+    Examples:
+        >>> import numpy as np, sympy as sp, symml as sm
+        >>> lv = sm.zoo.lotka_volterra()
+        >>> u, v = lv.states
+        >>> alpha, beta, delta, gamma = lv.params
+        >>> data = sm.Dataset.from_model(lv, ts=np.linspace(0, 5, 11))
+        >>> U = sm.neural("U", inputs=[u, v], outputs=2, width=8, depth=1)
+        >>> ude = sm.Model([sp.Eq(u.diff(sm.t), alpha * u + U[0]), sp.Eq(v.diff(sm.t), -gamma * v + U[1])],
+        ...                defaults={alpha: 1.3, gamma: 0.8})
+        >>> trained = sm.train(ude, data, optimizer=sm.Adam(steps=20), polish=None, seed=0, verbose=False)
+        >>> found = sm.distill(trained, degree=2, validate=False)
+        >>> len(found.terms), sorted(map(str, found.terms))
+        (2, ['U_0(u(t), v(t))', 'U_1(u(t), v(t))'])
+        >>> sm.distill(data)
+        Traceback (most recent call last):
+            ...
+        symml.distill.distilled.DistillError: sm.distill needs the result of sm.train (a Trained), got...
     """
 
     if not isinstance(trained, Trained):
@@ -184,6 +211,26 @@ class Distilled:
         source: the trained model the terms came from.
         data: the training data of ``source``.
         timing: seconds spent sampling the networks and fitting each output.
+
+    Examples:
+        >>> import numpy as np, sympy as sp, symml as sm
+        >>> lv = sm.zoo.lotka_volterra()
+        >>> u, v = lv.states
+        >>> alpha, beta, delta, gamma = lv.params
+        >>> data = sm.Dataset.from_model(lv, ts=np.linspace(0, 5, 11))
+        >>> U = sm.neural("U", inputs=[u, v], outputs=2, width=8, depth=1)
+        >>> ude = sm.Model([sp.Eq(u.diff(sm.t), alpha * u + U[0]), sp.Eq(v.diff(sm.t), -gamma * v + U[1])],
+        ...                defaults={alpha: 1.3, gamma: 0.8})
+        >>> trained = sm.train(ude, data, optimizer=sm.Adam(steps=20), polish=None, seed=0, verbose=False)
+        >>> found = sm.distill(trained, degree=2, validate=False)
+        >>> type(found).__name__, type(found.model).__name__, found.model.name
+        ('Distilled', 'Model', 'model_distilled')
+        >>> found.model.neural
+        ()
+        >>> set(found.constants) == set(found.model.params) - {alpha, gamma}
+        True
+        >>> sorted(map(str, found.parametrized)) == sorted(map(str, found.terms))
+        True
     """
 
     def __init__(
