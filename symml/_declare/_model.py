@@ -95,7 +95,7 @@ class Model:
         "_orders",
         "_neural",
         "_networks",
-        "_cache",
+        "_memo",  # the Model's own memo of cheap derived facts (name table, hash)
         "_frozen",
         "__weakref__",
     )
@@ -132,7 +132,7 @@ class Model:
         set_(self, "_frozen", False)
         set_(self, "_equations", tuple(eqs))
         set_(self, "_name", name)
-        set_(self, "_cache", {})
+        set_(self, "_memo", {})
         self._reduce(params, defaults)
         set_(self, "_networks", types.MappingProxyType(dict(networks or {})))
         unknown_nets = set(self._networks) - {s.name for s in self._neural}
@@ -250,7 +250,7 @@ class Model:
         )
 
     def _name_table(self) -> dict[str, sp.Basic]:
-        tbl = self._cache.get("names")
+        tbl = self._memo.get("names")
         if tbl is None:
             tbl = {}
             for s in self._states:
@@ -259,7 +259,7 @@ class Model:
                     tbl.setdefault(a, s)
             for p in self._params:
                 tbl[p.name] = p
-            self._cache["names"] = tbl
+            self._memo["names"] = tbl
         return tbl
 
     def numeric_rhs(self) -> dict[sp.Basic, sp.Expr]:
@@ -386,8 +386,8 @@ class Model:
         return all(self._networks[k] is other._networks[k] for k in self._networks)
 
     def __hash__(self) -> int:
-        h = self._cache.get("hash")
+        h = self._memo.get("hash")
         if h is None:
             h = hash(self._key())
-            self._cache["hash"] = h
+            self._memo["hash"] = h
         return h
