@@ -238,10 +238,10 @@ def test_checkpoint_and_resume_continue_exactly(lv_data, tmp_path, monkeypatch):
 
     def crash_after_first(self, carry, result):
         write(self, carry, result)
-        raise KeyboardInterrupt  # as if the machine went away right after writing
+        raise KeyboardInterrupt("the machine went away")  # right after writing the checkpoint
 
     monkeypatch.setattr(run_module.Run, "write_checkpoint", crash_after_first)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="the machine went away"):
         sm.train(UDE, lv_data, checkpoint=sm.Checkpoint(path, every=20), **options)
     monkeypatch.setattr(run_module.Run, "write_checkpoint", write)
     partial = sm.load(path)  # a checkpoint is a loadable result

@@ -278,7 +278,7 @@ def test_option_objects_round_trip_through_json_and_are_immutable(option):
     text = json.dumps(option.to_json())
     assert option_from_json(json.loads(text)) == option
     assert hash(option) == hash(option_from_json(json.loads(text)))
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'steps'"):
         option.steps = 3  # type: ignore[misc]
 
 
