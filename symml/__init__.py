@@ -40,6 +40,15 @@ from ._solve._stiffness import choose_solver as choose_solver
 from ._solve._simulate import simulate as simulate
 from ._solve._stiffness import stiffness_index as stiffness_index
 
+# mechanics
+from ._mechanics import ImplicitMidpoint as ImplicitMidpoint
+from ._mechanics import Leapfrog as Leapfrog
+from ._mechanics import Yoshida4 as Yoshida4
+from ._mechanics import hamiltonian as hamiltonian
+from ._mechanics import lagrangian as lagrangian
+from ._mechanics import minimize as minimize
+from ._mechanics import steady_state as steady_state
+
 # data and fits
 from ._data._dataset import Dataset as Dataset
 from ._data._series import Series as Series
@@ -62,10 +71,31 @@ from ._train import TrainingError as TrainingError
 from ._train import TrainingWarning as TrainingWarning
 from ._train import train as train
 
+# networks against the equations
+from ._pinn import PINNResult as PINNResult
+from ._pinn import pinn as pinn
+from ._surrogate import Encoder as Encoder
+from ._surrogate import Surrogate as Surrogate
+from ._surrogate import invert as invert
+from ._surrogate import surrogate as surrogate
+from ._estimator import Estimate as Estimate
+from ._estimator import Estimator as Estimator
+from ._estimator import estimator as estimator
+
 # equations from networks and data
 from .distill import Distilled as Distilled
 from .distill import distill as distill
 from ._discover._discover import discover as discover
+
+# equations from images
+from ._latent import Autoencoder as Autoencoder
+from ._latent import Blob as Blob
+from ._latent import Frames as Frames
+from ._latent import LatentResult as LatentResult
+from ._latent import LatentWeights as LatentWeights
+from ._latent import autoencoder as autoencoder
+from ._latent import discover_latent as discover_latent
+from ._latent import frames as frames
 
 # files
 from ._serialize import load as load
@@ -76,6 +106,7 @@ from .errors import AlgebraicEquationError as AlgebraicEquationError
 from .errors import BackendUnavailableError as BackendUnavailableError
 from .errors import DataError as DataError
 from .errors import DuplicateEquationError as DuplicateEquationError
+from .errors import InvalidValueError as InvalidValueError
 from .errors import MissingEquationError as MissingEquationError
 from .errors import MissingValueError as MissingValueError
 from .errors import ModelError as ModelError
@@ -106,6 +137,14 @@ __all__ = [
     "fit",
     "distill",
     "discover",
+    "discover_latent",
+    "autoencoder",
+    "frames",
+    "Autoencoder",
+    "Blob",
+    "Frames",
+    "LatentResult",
+    "LatentWeights",
     "Trained",
     "Adam",
     "AdamW",
@@ -129,6 +168,7 @@ __all__ = [
     "Dataset",
     "DuplicateEquationError",
     "Event",
+    "InvalidValueError",
     "MissingEquationError",
     "MissingValueError",
     "Model",
@@ -156,4 +196,20 @@ __all__ = [
     "t",
     "register_function",
     "zoo",
+    "pinn",
+    "PINNResult",
+    "surrogate",
+    "Surrogate",
+    "invert",
+    "Encoder",
+    "estimator",
+    "Estimator",
+    "Estimate",
+    "lagrangian",
+    "hamiltonian",
+    "Leapfrog",
+    "Yoshida4",
+    "ImplicitMidpoint",
+    "minimize",
+    "steady_state",
 ]

@@ -42,6 +42,19 @@ from ._declare._symbols import (
     neural_spec,
     t,
 )
+from ._file_limits import (
+    MAX_DEPTH,
+    MAX_DERIVATIVE_ORDER,
+    MAX_DIGITS,
+    MAX_FILE_BYTES,
+    MAX_NETWORK_DEPTH,
+    MAX_NETWORK_PARAMETERS,
+    FileFormatError,
+)
+from ._file_limits import checked_int as _int
+from ._file_limits import checked_name as _name
+from ._file_limits import checked_pow as _pow
+from ._file_limits import node_list as _list
 from .errors import SymmlError
 
 FORMAT_VERSION = 1
@@ -59,10 +72,6 @@ _ASSUMPTION_KEYS = (
     "nonzero",
     "finite",
 )
-
-
-class FileFormatError(SymmlError, ValueError):
-    """A file is not a symml file, or contains a node symml does not know."""
 
 
 # ----------------------------------------------------------------------------- expressions
@@ -134,10 +143,18 @@ def encode_expr(e: Any) -> Any:
     raise FileFormatError(f"cannot save expression {e} (node type {type(e).__name__})")
 
 
-def decode_expr(node: Any) -> sp.Basic:
-    """Rebuild an expression from `encode_expr`'s tree (whitelisted nodes only)."""
+def decode_expr(node: Any, depth: int = 0) -> sp.Basic:
+    """Rebuild an expression from `encode_expr`'s tree (whitelisted nodes only).
+
+    Raises:
+        FileFormatError: an unknown or malformed node, or one beyond the limits (``MAX_DEPTH``,
+            ``MAX_EXPONENT``, ``MAX_DIGITS``, ``MAX_DERIVATIVE_ORDER``).
+    """
     if not isinstance(node, list) or not node or not isinstance(node[0], str):
-        raise FileFormatError(f"bad expression node {node!r}")
+        raise FileFormatError(f"bad expression node {node!r}"[:200])
+    if depth > MAX_DEPTH:
+        raise FileFormatError(f"expression nested deeper than {MAX_DEPTH} levels; symml does not rebuild it")
+    d = depth + 1
     kind, *rest = node
     if kind == "t":
         return t
@@ -146,12 +163,17 @@ def decode_expr(node: Any) -> sp.Basic:
     if kind == "false":
         return sp.false
     if kind == "Integer":
-        return sp.Integer(int(rest[0]))
+        return sp.Integer(_int(rest[0]))
     if kind == "Rational":
-        return sp.Rational(int(rest[0]), int(rest[1]))
+        return sp.Rational(_int(rest[0]), _int(rest[1]))
     if kind == "Float":
         sign, man, exp, bc, prec = rest
-        return sp.Float._new((int(sign), int(man), int(exp), int(bc)), int(prec))
+        sign, man, exp, bc, prec = _int(sign), _int(man), _int(exp), _int(bc), _int(prec)
+        if sign not in (0, 1) or man < 0 or not 1 <= prec <= 4 * MAX_DIGITS or abs(exp) > 10**6:
+            raise FileFormatError(f"bad Float node {node!r}"[:200])
+        if bc != man.bit_length() and not (man == 0 and bc in (-1, -2, -3)):  # -1..-3: nan, inf, -inf
+            raise FileFormatError(f"bad Float node {node!r}"[:200])
+        return sp.Float._new((sign, man, exp, bc), prec)
     if kind == "Const":
         if rest[0] not in _CONSTANTS:
             raise FileFormatError(f"unknown constant {rest[0]!r}")
@@ -163,41 +185,38 @@ def decode_expr(node: Any) -> sp.Basic:
     if kind == "State":
         return sp.Function(_name(rest[0]), **_check_assumptions(rest[1]))(t)
     if kind == "Neural":
-        spec = decode_spec(rest[0])
-        return Neural(spec)[int(rest[1])]
+        spec = decode_spec(rest[0], d)
+        return Neural(spec)[_int(rest[1])]
     if kind == "Derivative":
-        return sp.Derivative(decode_value(rest[0]), (t, int(rest[1])))
+        n = _int(rest[1], "derivative order")
+        if not 1 <= n <= MAX_DERIVATIVE_ORDER:
+            raise FileFormatError(f"derivative order {n}; symml files allow 1 to {MAX_DERIVATIVE_ORDER}")
+        return sp.Derivative(decode_value(rest[0], d), (t, n))
     if kind == "Add":
-        return sp.Add(*[decode_value(a) for a in rest[0]])
+        return sp.Add(*[decode_value(a, d) for a in _list(rest[0])])
     if kind == "Mul":
-        return sp.Mul(*[decode_value(a) for a in rest[0]])
+        return sp.Mul(*[decode_value(a, d) for a in _list(rest[0])])
     if kind == "Pow":
-        return sp.Pow(decode_value(rest[0]), decode_value(rest[1]))
+        return _pow(decode_value(rest[0], d), decode_value(rest[1], d))
     if kind == "Piecewise":
-        return sp.Piecewise(*[(decode_value(a), decode_expr(c)) for a, c in rest[0]])
+        return sp.Piecewise(*[(decode_value(a, d), decode_expr(c, d)) for a, c in _list(rest[0])])
     if kind == "Bool":
         if rest[0] not in _BOOLS_BY_NAME:
             raise FileFormatError(f"unknown boolean {rest[0]!r}")
-        return _BOOLS_BY_NAME[rest[0]](*[decode_expr(a) for a in rest[1]])
+        return _BOOLS_BY_NAME[rest[0]](*[decode_expr(a, d) for a in _list(rest[1])])
     if kind == "Fn":
         if rest[0] not in _FUNCS_BY_NAME:
             raise FileFormatError(f"unknown function {rest[0]!r} (not in the codegen table)")
-        return _FUNCS_BY_NAME[rest[0]](*[decode_expr(a) for a in rest[1]])
-    raise FileFormatError(f"unknown expression node {kind!r}")
+        return _FUNCS_BY_NAME[rest[0]](*[decode_expr(a, d) for a in _list(rest[1])])
+    raise FileFormatError(f"unknown expression node {kind!r}"[:200])
 
 
-def decode_value(node: Any) -> sp.Expr:
+def decode_value(node: Any, depth: int = 0) -> sp.Expr:
     """`decode_expr` where a value is needed (an operand, not a condition)."""
-    e = decode_expr(node)
+    e = decode_expr(node, depth)
     if not isinstance(e, sp.Expr):
         raise FileFormatError(f"expected a value, got the boolean {e} in node {node!r}")
     return e
-
-
-def _name(s: Any) -> str:
-    if not isinstance(s, str) or not s:
-        raise FileFormatError(f"bad name {s!r}")
-    return s
 
 
 def encode_spec(spec: NeuralSpec) -> dict:
@@ -212,19 +231,27 @@ def encode_spec(spec: NeuralSpec) -> dict:
     }
 
 
-def decode_spec(d: dict) -> NeuralSpec:
+def decode_spec(d: dict, depth: int = 0) -> NeuralSpec:
+    if not isinstance(d, dict):
+        raise FileFormatError(f"bad network spec {d!r}"[:200])
     for a in (d["activation"], d.get("final_activation", "identity")):
         if a not in ACTIVATIONS:
-            raise FileFormatError(f"unknown activation {a!r}")
-    return NeuralSpec(
-        _name(d["name"]),
-        tuple(decode_value(i) for i in d["inputs"]),
-        int(d["outputs"]),
-        int(d["width"]),
-        int(d["depth"]),
-        d["activation"],
-        d.get("final_activation", "identity"),
-    )
+            raise FileFormatError(f"unknown activation {a!r}"[:200])
+    inputs = tuple(decode_value(i, depth) for i in _list(d["inputs"]))
+    outputs, width, layers = _int(d["outputs"]), _int(d["width"]), _int(d["depth"])
+    n_in = len(inputs)
+    # Weights are allocated from the spec before the stored arrays are read: bound them first.
+    size = (n_in + 1) * width + max(layers - 1, 0) * (width + 1) * width + (width + 1) * outputs
+    if not (1 <= n_in and outputs >= 1 and width >= 1 and 0 <= layers <= MAX_NETWORK_DEPTH) or (
+        size > MAX_NETWORK_PARAMETERS
+    ):
+        raise FileFormatError(
+            f"network {d.get('name')!r}: {n_in} inputs, width {width}, depth {layers}, {outputs} outputs "
+            f"({size} weights) is outside the limits (depth <= {MAX_NETWORK_DEPTH}, at most "
+            f"{MAX_NETWORK_PARAMETERS} weights)"[:300]
+        )
+    final = d.get("final_activation", "identity")
+    return NeuralSpec(_name(d["name"]), inputs, outputs, width, layers, d["activation"], final)
 
 
 # ----------------------------------------------------------------------------- arrays
@@ -242,11 +269,19 @@ def encode_array(a: Any) -> dict:
 
 
 def decode_array(d: dict) -> np.ndarray:
-    dt = np.dtype(d["dtype"])
+    if not isinstance(d, dict) or not isinstance(d.get("dtype"), str) or not isinstance(d.get("data"), str):
+        raise FileFormatError(f"bad array entry {d!r}"[:200])
+    try:
+        dt = np.dtype(d["dtype"])
+    except TypeError:
+        raise FileFormatError(f"unsupported array dtype {d['dtype']!r}"[:200]) from None
     if dt.kind not in "fiub" or dt.hasobject:
-        raise FileFormatError(f"unsupported array dtype {d['dtype']!r}")
-    raw = base64.b64decode(d["data"])
-    return np.frombuffer(raw, dtype=dt).reshape(d["shape"]).astype(dt.newbyteorder("="))
+        raise FileFormatError(f"unsupported array dtype {d['dtype']!r}"[:200])
+    shape = [_int(n, "array dimension") for n in _list(d["shape"])]
+    raw = base64.b64decode(d["data"], validate=True)
+    if any(n < 0 for n in shape) or int(np.prod(shape, dtype=object)) * dt.itemsize != len(raw):
+        raise FileFormatError(f"array of shape {shape} does not match its {len(raw)} bytes of data"[:200])
+    return np.frombuffer(raw, dtype=dt).reshape(shape).astype(dt.newbyteorder("="))
 
 
 def encode_module(module: Any) -> list[dict]:
@@ -274,6 +309,8 @@ def encode_network(net: Any) -> dict:
 
 
 def decode_network(d: dict) -> Any:
+    if not isinstance(d, dict):
+        raise FileFormatError(f"bad network entry {d!r}"[:200])
     spec = decode_spec(d["spec"])
     skeleton = init_network(spec, jax.random.PRNGKey(0))
     return decode_module(skeleton, d["leaves"])
@@ -390,9 +427,17 @@ def from_json_dict(d: dict) -> Any:
             f"unsupported symml file version {d.get('version')!r} (this is {FORMAT_VERSION})"
         )
     kind = d["symml"]
-    if kind not in _DECODERS:
-        raise FileFormatError(f"unknown object kind {kind!r} (known: {', '.join(sorted(_DECODERS))})")
-    return _DECODERS[kind](d["content"])
+    if not isinstance(kind, str) or kind not in _DECODERS:
+        raise FileFormatError(f"unknown object kind {kind!r} (known: {', '.join(sorted(_DECODERS))})"[:300])
+    try:
+        return _DECODERS[kind](d["content"])
+    except SymmlError:
+        raise
+    except RecursionError:
+        raise FileFormatError("the file's expressions are nested too deeply to rebuild") from None
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as err:
+        # Malformed structure (a missing field, a wrong type): say so instead of a raw traceback.
+        raise FileFormatError(f"malformed symml {kind} file ({type(err).__name__}: {err})"[:300]) from None
 
 
 def save(obj: Any, path: str | os.PathLike) -> None:
@@ -429,7 +474,8 @@ def load(path: str | os.PathLike) -> Any:
 
     Raises:
         FileFormatError: the file is not JSON, not a symml file, of another format version,
-            or holds a node symml does not know.
+            malformed, holds a node symml does not know, or is beyond the limits (``MAX_*``:
+            file size, nesting depth, exponents, derivative orders, network sizes).
         OSError: the file cannot be read.
 
     >>> import symml as sm, tempfile, os
@@ -438,9 +484,14 @@ def load(path: str | os.PathLike) -> Any:
     >>> sorted(str(p) for p in sm.load(path).params)
     ['alpha', 'beta', 'delta', 'gamma']
     """
+    with open(path, "rb") as f:
+        raw = f.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise FileFormatError(f"{path} is larger than {MAX_FILE_BYTES} bytes, the limit for a symml file")
     try:
-        with open(path, encoding="utf-8") as f:
-            d = json.load(f)
-    except json.JSONDecodeError as err:
+        d = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise FileFormatError(f"{path} is not a JSON file: {err}") from None
+    except RecursionError:
+        raise FileFormatError(f"{path} is nested too deeply to be a symml file") from None
     return from_json_dict(d)

@@ -36,6 +36,9 @@ class Trajectory(eqx.Module):
         event_state: states at the event, shape ``batch + (len(model.states),)``.
         method: ``"numeric"`` or ``"analytic"``.
         num_steps: solver steps taken (``None`` for analytic evaluation).
+        solver: the solver that produced ``y`` (``None`` for analytic evaluation).
+        solver_reason: why that solver ran (asked for by name, or what ``solver="auto"``
+            saw, e.g. where it detected stiffness and switched).
 
     Index by state, parameter, name or any expression of them: ``traj[x]``,
     ``traj[x.diff(t)]``, ``traj["x_t"]``, ``traj[x**2 + y**2]``.
@@ -62,6 +65,8 @@ class Trajectory(eqx.Module):
     networks: dict = eqx.field(default_factory=dict)
     model: Any = eqx.field(static=True, default=None)
     method: str = eqx.field(static=True, default="numeric")
+    solver: str | None = eqx.field(static=True, default=None)
+    solver_reason: str | None = eqx.field(static=True, default=None)
 
     @property
     def states(self) -> tuple[sp.Expr, ...]:

@@ -88,3 +88,8 @@ def suggest(name: str, candidates: Iterable[str]) -> str:
     if close:
         return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
     return ""
+
+
+class InvalidValueError(SymmlError, ValueError):
+    """A value given to a solve or a model is unusable: NaN or infinite, complex, not a number,
+    of the wrong shape, or a time grid outside its span."""

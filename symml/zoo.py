@@ -18,6 +18,7 @@ import sympy as sp
 
 from ._declare._model import Model
 from ._declare._symbols import parameters, states, t
+from ._mechanics import hamiltonian, lagrangian
 from .errors import UnknownNameError, suggest
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "harmonic_oscillator",
     "van_der_pol",
     "lorenz",
+    "double_pendulum",
+    "kepler_hamiltonian",
     "kepler",
     "names",
     "get",
@@ -293,6 +296,60 @@ def kepler(eccentricity: float = 0.5) -> Model:
     )
 
 
+def double_pendulum() -> Model:
+    """Double pendulum from its Lagrangian (`symml.lagrangian`): chaotic, energy conserved.
+
+    T = (m1 + m2) l1^2 th1'^2 / 2 + m2 l2^2 th2'^2 / 2 + m2 l1 l2 th1' th2' cos(th1 - th2),
+    V = -(m1 + m2) g l1 cos th1 - m2 g l2 cos th2; unit masses and lengths, g = 9.81, released
+    from th1 = th2 = pi/2 at rest.
+
+    Returns:
+        The Model ``double_pendulum`` (states ``theta1, theta2`` and their velocities; ``.energy``).
+
+    >>> from symml import zoo
+    >>> zoo.double_pendulum().states[:2], sorted(zoo.double_pendulum().invariants)
+    ((theta1(t), theta2(t)), ['energy'])
+    """
+    th1, th2 = states("theta1 theta2")
+    m1, m2, l1, l2, g = parameters("m1 m2 l1 l2 g", positive=True)
+    w1, w2 = th1.diff(t), th2.diff(t)
+    T = (m1 + m2) * l1**2 * w1**2 / 2 + m2 * l2**2 * w2**2 / 2 + m2 * l1 * l2 * w1 * w2 * sp.cos(th1 - th2)
+    V = -(m1 + m2) * g * l1 * sp.cos(th1) - m2 * g * l2 * sp.cos(th2)
+    defaults = {m1: 1.0, m2: 1.0, l1: 1.0, l2: 1.0, g: 9.81}
+    defaults.update({th1: math.pi / 2, th2: math.pi / 2, w1: 0.0, w2: 0.0})
+    return lagrangian(T - V, [th1, th2], defaults=defaults, name="double_pendulum")
+
+
+def kepler_hamiltonian(eccentricity: float = 0.5) -> Model:
+    """Kepler two-body problem from its Hamiltonian (`symml.hamiltonian`), for symplectic solvers.
+
+    H = (p_x^2 + p_y^2)/2 - mu / sqrt(x^2 + y^2); ``.energy`` and
+    ``.invariants["angular_momentum_xy"]`` are conserved. Defaults as `kepler`.
+
+    Args:
+        eccentricity: of the default orbit, in [0, 1).
+
+    Returns:
+        The Model ``kepler_hamiltonian`` with states ``x, y, p_x, p_y``.
+
+    Raises:
+        ValueError: ``eccentricity`` is outside [0, 1) (no bound orbit).
+
+    >>> from symml import zoo
+    >>> kep = zoo.kepler_hamiltonian()
+    >>> kep.states, sorted(kep.invariants)
+    ((x(t), y(t), p_x(t), p_y(t)), ['angular_momentum_xy', 'energy'])
+    """
+    x, y, px, py = states("x y p_x p_y")
+    (mu,) = parameters("mu", positive=True)
+    e = float(eccentricity)
+    if not 0.0 <= e < 1.0:
+        raise ValueError(f"eccentricity must be in [0, 1) for a bound orbit, got {eccentricity!r}")
+    H = (px**2 + py**2) / 2 - mu / sp.sqrt(x**2 + y**2)
+    defaults = {mu: 1.0, x: 1.0 - e, y: 0.0, px: 0.0, py: math.sqrt((1 + e) / (1 - e))}
+    return hamiltonian(H, [x, y], [px, py], defaults=defaults, name="kepler_hamiltonian")
+
+
 _REGISTRY = {
     "projectile": projectile,
     "pendulum": pendulum,
@@ -301,6 +358,8 @@ _REGISTRY = {
     "harmonic_oscillator": harmonic_oscillator,
     "van_der_pol": van_der_pol,
     "lorenz": lorenz,
+    "double_pendulum": double_pendulum,
+    "kepler_hamiltonian": kepler_hamiltonian,
     "kepler": kepler,
 }
 

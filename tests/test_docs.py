@@ -9,7 +9,16 @@ import pytest
 import symml
 
 #: Doctests that run a whole pipeline (train a network, distill it): slow, run in CI's slow pass.
-PIPELINES = {"symml.distill.distilled", "symml._train._result"}
+PIPELINES = {
+    "symml.distill.distilled",
+    "symml._train._result",
+    # each trains a network (a PINN, a surrogate and its encoder, an amortized estimator)
+    "symml._pinn._pinn",
+    "symml._pinn._result",
+    "symml._surrogate._surrogate",
+    "symml._surrogate._invert",
+    "symml._estimator._estimator",
+}
 
 MODULES = [
     pytest.param(name, marks=pytest.mark.slow) if name in PIPELINES else name

@@ -163,7 +163,7 @@ def test_unknown_name_suggests_close_names():
 def test_bad_default_value():
     (x,) = sm.states("x")
     (k,) = sm.parameters("k")
-    with pytest.raises(sm.ModelError, match="default for k must be a number, got 'fast'"):
+    with pytest.raises(sm.ModelError, match="default for k must be a number, got the string 'fast'"):
         sm.Model([sp.Eq(x.diff(t), -k * x)], defaults={k: "fast"})
 
 

@@ -66,7 +66,7 @@ class ClosedForm(eqx.Module):
         if cm:
             given = [e.xreplace({sp.I: _I}) for e in given]
             params.append(_I)
-        program = build_program(given, (), params, title)
+        program = cast(Program, build_program(given, (), params, title))
         return cls(program, tuple(symbols), cm)
 
     def __call__(self, t_, p):
@@ -177,5 +177,5 @@ def to_jax(expr, args: Sequence[Any], *, complex_mode: bool = False, title: str 
     if complex_mode:
         out = [e.xreplace({sp.I: _I}) for e in out]
         params.append(_I)
-    program = build_program(out, (), params, title)
+    program = cast(Program, build_program(out, (), params, title))
     return ExprFunction(program, args, single, bool(complex_mode))

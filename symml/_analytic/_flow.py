@@ -36,7 +36,7 @@ from .._declare._event import Event
 from .._declare._model import Model
 from .._declare._symbols import t
 from .._trajectory import Trajectory
-from ..errors import SymmlError
+from ..errors import SolveError, SymmlError
 from . import _closed_form as analytic
 from ._bridge import NoClosedForm, _call
 from ._closed_form import _general_solution, _with_derivatives, flow_record, structure
@@ -51,10 +51,30 @@ class _Flow:
     with ``t0`` fixed for a driven one (one flow per initial time). It holds no reference to
     the model, whose artefact it is."""
 
-    def __init__(self, cf: ClosedForm, autonomous: bool, method: str):
+    def __init__(self, cf: ClosedForm, autonomous: bool, method: str, poles: ClosedForm | None = None):
         self.cf = cf
         self.autonomous = autonomous
         self.method = method
+        self.poles = poles  # the closed form's denominators and log arguments (see _pole_parts)
+
+
+def _pole_parts(exprs) -> list[sp.Expr]:
+    """Parts of the closed forms whose zero crossing in ``t`` is a singularity: bases of negative
+    or fractional powers and arguments of logarithms. x' = x**2 has x = x0 / (1 - x0 t); its denominator
+    crosses zero where the solution blows up, and the formula beyond it is another branch that is
+    not the solution, so evaluation must stop there."""
+    parts: list[sp.Expr] = []
+    for e in exprs:
+        for node in sp.preorder_traversal(e):
+            if isinstance(node, sp.Pow) and (node.exp.is_negative or node.exp.is_integer is False):
+                part = node.base
+            elif isinstance(node, sp.log):
+                part = node.args[0]
+            else:
+                continue
+            if t in part.free_symbols and part not in parts:
+                parts.append(part)
+    return parts
 
 
 def _exact(value: float) -> sp.Expr:
@@ -74,7 +94,9 @@ def _build_flow(model: Model, budget: float, t0_key) -> _Flow:
     exprs = _with_derivatives(model, got["exprs"])
     symbols = [plain.to(p) for p in model.params] + ic_syms
     cf = ClosedForm.build([exprs[s] for s in model.states], symbols, title=f"{model.name}_closed_form")
-    return _Flow(cf, autonomous, payload["route"])
+    parts = _pole_parts([exprs[s] for s in model.states])
+    poles = ClosedForm.build(parts, symbols, title=f"{model.name}_poles") if parts else None
+    return _Flow(cf, autonomous, payload["route"], poles)
 
 
 def _flow_for(model: Model, required: bool, t0) -> tuple[_Flow | None, Any]:
@@ -192,7 +214,14 @@ def closed_form_trajectory(
             (key, event, n_save, batch),
             lambda: _make_runner(model, flow, event, n_save, batch),
         )
-    ys, ev_t, ev_y, ts, p = runner(pack(yvals), pack(pvals), pack([t0, t1]), ts_arg)
+    ys, ev_t, ev_y, ts, p, pole = runner(pack(yvals), pack(pvals), pack([t0, t1]), ts_arg)
+    if pole is not None and not isinstance(pole, jax.core.Tracer) and np.any(np.isfinite(np.asarray(pole))):
+        at = float(np.nanmin(np.asarray(pole)))
+        raise SolveError(
+            f"model {model.name!r}: the closed form is singular at t ~ {at:.6g}, inside t_span=("
+            f"{float(t0):g}, {float(t1):g}): the solution blows up (or stops existing) there and does not "
+            "continue beyond it. End t_span before it (or stop at an sm.Event)."
+        )
     return Trajectory(
         t=ts, y=ys, p=p, event_time=ev_t, event_state=ev_y, num_steps=None, model=model, method="analytic"
     )
@@ -204,7 +233,7 @@ EVENT_GRID = 1024
 
 def _make_runner(model: Model, flow: _Flow, event, n_save, batch):
     # An artefact of the model: it closes over what it compiled, never the model itself.
-    cf = flow.cf
+    cf, poles = flow.cf, flow.poles
     ev_prog = compile_exprs(model, [event.expr], title="event").program if event is not None else None
     direction = event.direction if event is not None else None
     autonomous = flow.autonomous
@@ -224,9 +253,13 @@ def _make_runner(model: Model, flow: _Flow, event, n_save, batch):
                 return cf(tt - t0 if autonomous else tt, args)
 
             ys = jax.vmap(state_at)(ts)
+            pole = None
+            if poles is not None:
+                pf = poles
+                pole = _first_pole(lambda tt: pf(tt - t0 if autonomous else tt, args), t0, t1)
             if ev_prog is None:
-                return ys, None, None
-            prog = ev_prog
+                return ys, None, None, pole
+            prog: Any = ev_prog  # a Program or VectorProgram: both have .run(t, y, p, nets)
 
             def g(tt):
                 return prog.run(tt, state_at(tt), p_, {})[0]
@@ -234,12 +267,23 @@ def _make_runner(model: Model, flow: _Flow, event, n_save, batch):
             t_ev = _event_time(g, t0, t1, direction)
             y_ev = state_at(t_ev)
             ys = jnp.where((ts > t_ev)[:, None], jnp.nan, ys)
-            return ys, t_ev, y_ev
+            if pole is not None:  # a pole after the event is never reached
+                pole = jnp.where(jnp.abs(pole - t0) > jnp.abs(t_ev - t0), jnp.nan, pole)
+            return ys, t_ev, y_ev, pole
 
-        ys, t_ev, y_ev = jax.vmap(one)(y0, p) if batch else one(y0, p)
-        return ys, t_ev, y_ev, ts, p
+        ys, t_ev, y_ev, pole = jax.vmap(one)(y0, p) if batch else one(y0, p)
+        return ys, t_ev, y_ev, ts, p, pole
 
     return jax.jit(run)
+
+
+def _first_pole(parts, t0, t1):
+    """The first sample time in [t0, t1] where a denominator or log argument reaches or crosses
+    zero (NaN when none does), on the event grid."""
+    grid = jnp.linspace(t0, t1, EVENT_GRID + 1)
+    vals = jax.vmap(parts)(grid)
+    hit = jnp.any((vals[:-1] * vals[1:] <= 0) | ~jnp.isfinite(vals[1:]), axis=-1)
+    return jnp.where(jnp.any(hit), grid[jnp.argmax(hit) + 1], jnp.nan)
 
 
 def _event_time(g, t0, t1, direction):

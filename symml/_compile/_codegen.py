@@ -29,15 +29,15 @@ from typing import Any, cast
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import sympy as sp
 
 from .._declare._symbols import is_neural_call, neural_spec, state_name, t
 from ..errors import MissingValueError, UnsupportedFunctionError
 from ._cache import artefact
-from ._functions import BOOLEANS, FUNCTIONS, register_function
+from ._functions import BOOLEANS, FUNCTIONS, register_function, unsupported_message
 from ._networks import init_networks
-from ._program import Program
+from ._program import Program, label
+from ._vector import VectorProgram, vectorised
 
 __all__ = [
     "BOOLEANS",
@@ -45,6 +45,7 @@ __all__ = [
     "CompiledFunction",
     "CompiledModel",
     "Program",
+    "VectorProgram",
     "build_program",
     "compile",
     "compile_exprs",
@@ -102,8 +103,11 @@ class _Builder:
             idx, label = self.param_syms[e]
             return self.emit("p", idx, (), name=label)
         if e in self.net_syms:
-            name, inputs, k = self.net_syms[e]
+            name, inputs, k, *wrt = self.net_syms[e]
             args = tuple(self.build(a) for a in inputs)
+            if wrt:  # a derivative of a network output (see build_program)
+                tag = "".join(map(str, wrt[0]))
+                return self.emit("netgrad", (name, k, wrt[0]), args, name=f"d{name}_{k}_{tag}")
             n = self.emit("net", name, args, name=f"{name}_out")
             return self.emit("item", k, (n,), name=f"{name}_{k}")
         if e is sp.true or e is sp.false:
@@ -138,7 +142,7 @@ class _Builder:
         cls = type(e)
         if cls in FUNCTIONS:
             return self.emit("fn", cls, tuple(self.build(a) for a in e.args))
-        raise UnsupportedFunctionError(_unsupported_message(e))
+        raise UnsupportedFunctionError(unsupported_message(e))
 
     def _build_add(self, e):
         pos, neg = [], []
@@ -216,20 +220,9 @@ class _Builder:
         return acc
 
 
-def _unsupported_message(e: sp.Basic) -> str:
-    if isinstance(e, sp.core.function.AppliedUndef):
-        return (
-            f"{e} is an undefined function; symml can only compile states x(t), neural terms "
-            "(sm.neural) and the functions in symml.codegen.FUNCTIONS."
-        )
-    if isinstance(e, sp.Derivative):
-        return f"{e} cannot be compiled: only derivatives of states (which are states) may appear."
-    supported = sorted(c.__name__ for c in FUNCTIONS)
-    return (
-        f"No JAX translation for SymPy function {type(e).__name__} (in {e}). Supported: "
-        f"{', '.join(supported)}. Rewrite the expression or add a translation with "
-        "sm.register_function."
-    )
+def _is_network_derivative(e: Any) -> bool:
+    # A marker on the class, not an import: the class lives upstream in symml._mechanics.
+    return bool(getattr(type(e), "_symml_network_derivative", False))
 
 
 def _unsupported_in(exprs) -> list[str]:
@@ -241,6 +234,7 @@ def _unsupported_in(exprs) -> list[str]:
                     type(f) not in FUNCTIONS
                     and not isinstance(f, (sp.Piecewise,))
                     and type(f) not in BOOLEANS
+                    and not _is_network_derivative(f)
                 ):
                     bad.add(type(f).__name__)
     return sorted(bad)
@@ -251,9 +245,23 @@ def build_program(
     states: Sequence[sp.Expr],
     params: Sequence[sp.Symbol],
     title: str = "f",
-) -> Program:
-    """Compile SymPy expressions of ``t``, ``states`` and ``params`` into a `Program`."""
+    vectorize: bool | None = False,
+) -> Program | VectorProgram:
+    """Compile SymPy expressions of ``t``, ``states`` and ``params`` into a `Program`.
+
+    ``vectorize=True`` builds a `VectorProgram` instead (outputs of one expression shape are
+    evaluated together, on vectors); ``None`` does so when it pays: at least `VECTOR_MIN`
+    outputs falling into at most half as many shapes, and no neural terms.
+    """
     exprs = [sp.sympify(e) for e in exprs]
+    # A network derivative whose network was replaced by an expression (a distilled H) is an
+    # ordinary derivative: evaluate it symbolically.
+    exprs = [
+        e.replace(lambda g: _is_network_derivative(g) and not is_neural_call(g.args[0]), lambda g: g.doit())
+        if any(_is_network_derivative(f) for f in e.atoms(sp.Function))
+        else e
+        for e in exprs
+    ]
     bad = _unsupported_in(exprs)
     if bad:
         raise UnsupportedFunctionError(
@@ -281,13 +289,22 @@ def build_program(
         sym = sp.Symbol(f"_n{i}", real=True)
         net_syms[sym] = (spec.name, tuple(a.xreplace(fwd) for a in c.args), k)
         fwd[c] = sym
+    # Derivatives of network outputs (``NeuralDerivative(U_k(x, y), y)``, made by sm.hamiltonian):
+    # each becomes one instruction that differentiates the network with jax.grad.
+    grads = sorted({g for e in exprs for g in sp.preorder_traversal(e) if _is_network_derivative(g)}, key=str)
+    for i, g in enumerate(grads):
+        call, *wrt = g.args
+        spec, k = neural_spec(call)
+        sym = sp.Symbol(f"_g{i}", real=True)
+        which = tuple(call.args.index(v) for v in wrt)
+        net_syms[sym] = (spec.name, tuple(a.xreplace(fwd) for a in call.args), k, which)
+        fwd[g] = sym
     # Derivative states must be replaced before their base functions: xreplace does that,
     # since it matches the whole Derivative node first.
     replaced = [e.xreplace(fwd) for e in exprs]
     leftover = set()
     for e in replaced:
-        leftover |= {a for a in e.atoms(sp.core.function.AppliedUndef)}
-        leftover |= {d for d in e.atoms(sp.Derivative)}
+        leftover |= e.atoms(sp.core.function.AppliedUndef, sp.Derivative)  # one walk: big models
         leftover |= {
             s
             for s in e.free_symbols
@@ -299,6 +316,14 @@ def build_program(
             f"Cannot compile: {names} are not states or parameters of this model. Expressions "
             "evaluated on a model may use only its states, parameters and t."
         )
+    labels = tuple(state_name(s) for s in states)
+    plabels = tuple(p.name for p in params)
+    if vectorize is not False:
+        vector = vectorised(
+            replaced, state_syms, param_syms, bool(net_syms), vectorize, label(title), labels, plabels
+        )
+        if vector is not None:
+            return vector
     subs, reduced = sp.cse(replaced, symbols=sp.numbered_symbols("_c"), order="none")
     b = _Builder(state_syms, param_syms, net_syms)
     for s in sorted(state_syms, key=lambda s: state_syms[s][0]):
@@ -308,19 +333,7 @@ def build_program(
     for sym, expr in subs:
         b.cse_ids[sym] = b.build(expr)
     outs = [b.build(e) for e in reduced]
-    labels = tuple(state_name(s) for s in states)
-    plabels = tuple(p.name for p in params)
     return Program(b.instrs, outs, b.names, labels, plabels, label(title))
-
-
-def label(name: str) -> str:
-    """``name`` as a Python identifier for generated source (``x'`` -> ``x_``; never ``t``, ``y``, ``p``)."""
-    s = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
-    if not s or s[0].isdigit():
-        s = "_" + s
-    if s in ("t", "y", "p", "jnp", "jsp", "networks"):
-        s = s + "_"
-    return s
 
 
 # ----------------------------------------------------------------------------- modules
@@ -347,15 +360,12 @@ class CompiledFunction(eqx.Module):
     """
 
     networks: dict
-    program: Program = eqx.field(static=True)
+    program: Program | VectorProgram = eqx.field(static=True)
     states: tuple = eqx.field(static=True)
     params: tuple = eqx.field(static=True)
 
     def __call__(self, t_, y, p):
-        y = jnp.asarray(y)
-        outs = self.program.run(t_, y, p, self.networks)
-        dtype = jnp.result_type(y.dtype, float)
-        return jnp.stack([jnp.broadcast_to(jnp.asarray(o, dtype=dtype), jnp.shape(t_)) for o in outs])
+        return self.program.stacked(t_, y, p, self.networks)
 
     @property
     def source(self) -> str:
@@ -389,21 +399,26 @@ def _networks_for(model, networks, key):
     return {s.name: nets[s.name] for s in model.neural}
 
 
-def rhs_program(model: Any) -> Program:
+def rhs_program(model: Any, vectorize: bool | None = None) -> Program | VectorProgram:
     """The `Program` of ``model``'s right-hand side in ``model.states`` order (built once per model).
 
     Networks are not part of it: a neural term is an instruction that calls the network passed
-    at run time, so one program serves every set of weights.
+    at run time, so one program serves every set of weights. ``vectorize`` is as in
+    `build_program` (by default a large model with repeated structure gets a `VectorProgram`).
     """
 
-    def build() -> Program:
-        return build_program([model.rhs[s] for s in model.states], model.states, model.params, model.name)
+    def build() -> Program | VectorProgram:
+        exprs = [model.rhs[s] for s in model.states]
+        return build_program(exprs, model.states, model.params, model.name, vectorize=vectorize)
 
-    return artefact(model, "program", "rhs", build)
+    return artefact(model, "program", ("rhs", vectorize), build)
 
 
 def compile(  # noqa: A001
-    model: Any, networks: Mapping[str, Any] | None = None, key: jax.Array | None = None
+    model: Any,
+    networks: Mapping[str, Any] | None = None,
+    key: jax.Array | None = None,
+    vectorize: bool | None = None,
 ) -> CompiledModel:
     """Compile ``model``'s right-hand side to a JAX vector field (the program is built once per model).
 
@@ -412,13 +427,16 @@ def compile(  # noqa: A001
         networks: weights of neural terms by placeholder name, overriding those on the model.
         key: the random key for weights that neither ``networks`` nor the model provide
             (default ``PRNGKey(0)``).
+        vectorize: ``True`` evaluates right-hand sides of one shape together, on vectors (a stencil
+            as slices), ``False`` emits scalar code, ``None`` (default) decides (`build_program`).
 
     Returns:
         A `CompiledModel`: ``f(t, y, p)`` with ``y`` in ``model.states`` order and ``p`` in
         ``model.params`` order.
 
     Raises:
-        UnsupportedFunctionError: a function without a JAX translation.
+        UnsupportedFunctionError: a function without a JAX translation, or ``vectorize=True``
+            for a model with neural terms.
         MissingValueError: a symbol that is neither a state nor a parameter.
 
     Examples:
@@ -429,9 +447,21 @@ def compile(  # noqa: A001
         >>> dy = vf(0.0, jnp.array([1.0, 2.0]), jnp.array([1.3, 0.9, 1.8, 0.8]))
         >>> [round(float(d), 4) for d in dy]
         [-0.5, 2.0]
+
+        A chain of 20 masses declared in one line compiles to a few vector operations:
+
+        >>> import sympy as sp
+        >>> x = sm.states("x", n=20); k, = sm.parameters("k"); w = [0, *x, 0]
+        >>> eqs = [sp.Eq(x[i].diff(sm.t, 2), k * (w[i] - 2 * x[i] + w[i + 2])) for i in range(20)]
+        >>> vf, ref = sm.compile(sm.Model(eqs)), sm.compile(sm.Model(eqs), vectorize=False)
+        >>> type(vf.program).__name__, vf.source.count("y[")
+        ('VectorProgram', 6)
+        >>> y, p = jnp.arange(40.0), jnp.array([2.0])
+        >>> bool(jnp.allclose(vf(0.0, y, p), ref(0.0, y, p)))
+        True
     """
     nets = _networks_for(model, networks, key) if model.neural else {}
-    return CompiledModel(nets, rhs_program(model), tuple(model.states), tuple(model.params))
+    return CompiledModel(nets, rhs_program(model, vectorize), tuple(model.states), tuple(model.params))
 
 
 def compile_exprs(

@@ -146,10 +146,11 @@ BOOLEANS: dict[type, tuple[str, Callable[..., Any]]] = {
     sp.GreaterThan: (">=", jnp.greater_equal),
     sp.Equality: ("==", jnp.equal),
     sp.Unequality: ("!=", jnp.not_equal),
-    sp.And: ("&", jnp.logical_and),
-    sp.Or: ("|", jnp.logical_or),
+    # SymPy flattens And/Or to any number of arguments; the jnp ufuncs take two.
+    sp.And: ("&", lambda *xs: functools.reduce(jnp.logical_and, xs)),
+    sp.Or: ("|", lambda *xs: functools.reduce(jnp.logical_or, xs)),
     sp.Not: ("~", jnp.logical_not),
-    sp.Xor: ("^", jnp.logical_xor),
+    sp.Xor: ("^", lambda *xs: functools.reduce(jnp.logical_xor, xs)),
     sp.Implies: ("implies", lambda p, q: jnp.logical_or(jnp.logical_not(p), q)),
     sp.ITE: ("jnp.where", jnp.where),
 }
@@ -188,3 +189,20 @@ def register_function(cls: type, name: str, fn: Callable[..., Any]) -> None:
     if not callable(fn):
         raise TypeError(f"register_function needs a callable JAX implementation for {name!r}, got {fn!r}.")
     FUNCTIONS[cls] = (name, fn)
+
+
+def unsupported_message(e: sp.Basic) -> str:
+    """What to tell a user whose expression holds ``e``, which has no JAX translation."""
+    if isinstance(e, sp.core.function.AppliedUndef):
+        return (
+            f"{e} is an undefined function; symml can only compile states x(t), neural terms "
+            "(sm.neural) and the functions in symml.codegen.FUNCTIONS."
+        )
+    if isinstance(e, sp.Derivative):
+        return f"{e} cannot be compiled: only derivatives of states (which are states) may appear."
+    supported = sorted(c.__name__ for c in FUNCTIONS)
+    return (
+        f"No JAX translation for SymPy function {type(e).__name__} (in {e}). Supported: "
+        f"{', '.join(supported)}. Rewrite the expression or add a translation with "
+        "sm.register_function."
+    )

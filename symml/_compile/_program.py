@@ -29,7 +29,7 @@ import jax.numpy as jnp
 
 from ._functions import BOOLEANS, FUNCTIONS
 
-__all__ = ["Program"]
+__all__ = ["Program", "label"]
 
 
 def _add(*xs):
@@ -64,6 +64,20 @@ def _where(c, a, b):
     return jnp.where(c, a, b)
 
 
+def _net_grad(net, k, wrt, x):
+    """``d^n net(x)[k] / dx[wrt[0]] ... dx[wrt[-1]]``: nested jax.grad, so jit, vmap and grad go through."""
+
+    def f(z):
+        return net(z)[k]
+
+    def partial(g, i):
+        return lambda z: jax.grad(g)(z)[i]
+
+    for i in wrt:
+        f = partial(f, i)
+    return f(x)
+
+
 _ARITH: dict[str, tuple[str, Callable[..., Any]]] = {
     "add": ("+", _add),
     "mul": ("*", _mul),
@@ -82,7 +96,8 @@ class Program:
     """A straight-line program: instructions over inputs ``t``, ``y[i]``, ``p[j]``.
 
     Instructions are tuples ``(kind, data, args)`` where ``kind`` is one of ``"t"``, ``"y"``,
-    ``"p"``, ``"const"``, ``"net"``, ``"item"``, ``"fn"`` (a `FUNCTIONS` entry),
+    ``"p"``, ``"const"``, ``"net"``, ``"netgrad"`` (a derivative of a network output),
+    ``"item"``, ``"fn"`` (a `FUNCTIONS` entry),
     ``"bool"`` (a `BOOLEANS` entry) or an arithmetic operator. Hashing is by identity so
     that jit caches keyed on a program are cheap.
     """
@@ -108,6 +123,9 @@ class Program:
                 v = data
             elif kind == "net":
                 v = networks[data](jnp.stack([jnp.asarray(env[a], dtype=y.dtype) for a in args]))
+            elif kind == "netgrad":  # data: (network name, output index, input indices)
+                x = jnp.stack([jnp.asarray(env[a], dtype=y.dtype) for a in args])
+                v = _net_grad(networks[data[0]], data[1], data[2], x)
             elif kind == "item":
                 v = env[args[0]][data]
             elif kind == "fn":
@@ -120,6 +138,13 @@ class Program:
                 v = _ARITH[kind][1](*(env[a] for a in args))
             env.append(v)
         return [env[o] for o in self.outputs]
+
+    def stacked(self, t_, y, p, networks: Mapping[str, Any]):
+        """All outputs as one array (shape ``(n_outputs, *t.shape)``), in output order."""
+        y = jnp.asarray(y)
+        outs = self.run(t_, y, p, networks)
+        dtype = jnp.result_type(y.dtype, float)
+        return jnp.stack([jnp.broadcast_to(jnp.asarray(o, dtype=dtype), jnp.shape(t_)) for o in outs])
 
     def source(self) -> str:
         """Readable Python for the program (for inspection; it is never executed)."""
@@ -137,6 +162,8 @@ class Program:
                 continue
             elif kind == "net":
                 rhs = f"networks[{data!r}](jnp.stack([{', '.join(a)}]))"
+            elif kind == "netgrad":
+                rhs = f"grad(networks[{data[0]!r}], {data[1]}, wrt={data[2]})(jnp.stack([{', '.join(a)}]))"
             elif kind == "item":
                 rhs = f"{a[0]}[{data}]"
             elif kind == "fn":
@@ -177,3 +204,13 @@ def _is_number(s: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def label(name: str) -> str:
+    """``name`` as a Python identifier for generated source (``x'`` -> ``x_``; never ``t``, ``y``, ``p``)."""
+    s = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name)
+    if not s or s[0].isdigit():
+        s = "_" + s
+    if s in ("t", "y", "p", "jnp", "jsp", "networks"):
+        s = s + "_"
+    return s

@@ -75,6 +75,11 @@ class Dataset:
             if isinstance(y, Mapping):
                 ts_list, ys_list = [t], [y]
                 ics_list = [ics or {}]
+            elif isinstance(y, (str, bytes)) or not all(isinstance(d, Mapping) for d in _items(y)):
+                raise DataError(
+                    f"y must be a dict {{state: values}} (or a list of them, one per trajectory), got "
+                    f"{type(y).__name__}. Name each column: y={{x: values}} with x from sm.states(...)."
+                )
             else:
                 ys_list = list(y)
                 ts_list = list(t) if is_list_of_arrays(t) else [t] * len(ys_list)
@@ -293,13 +298,24 @@ class Dataset:
         columns: Sequence[Any] | None = None,
         trajectory: str | None = "trajectory",
     ) -> Dataset:
-        """Read a CSV with a time column and state columns by name (see `from_pandas`)."""
+        """Read a CSV with a time column and state columns by name (see `from_pandas`).
+
+        Raises:
+            DataError: no such file, an empty or malformed file, or columns that are not numbers.
+        """
         import pandas as pd
 
         try:
             df = pd.read_csv(path)
         except FileNotFoundError:
             raise DataError(f"No such data file: {path}") from None
+        except pd.errors.EmptyDataError:
+            raise DataError(
+                f"The data file {path} is empty; it needs a header row (t, x, ...) and data rows."
+            ) from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as err:
+            why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise DataError(f"The data file {path} is not a readable CSV table: {why}") from None
         return cls.from_pandas(df, time=time, columns=columns, trajectory=trajectory)
 
     # -------------------------------------------------------------- models
@@ -415,6 +431,13 @@ def resolve_key(model, key: Any, index: int | None) -> sp.Expr:
             f"expression of its states and parameters: {err}"
         ) from None
     return key
+
+
+def _items(y) -> list:
+    try:
+        return list(y)
+    except TypeError:
+        return [y]
 
 
 def _numeric(df, column) -> np.ndarray:

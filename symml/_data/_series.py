@@ -78,9 +78,23 @@ def find_key(key: Any, keys: Iterable[Any]) -> Any:
     )
 
 
+def _floats(v: Any, what: str) -> np.ndarray:
+    """``v`` as a float array; complex or non-numeric input is refused, never truncated."""
+    if isinstance(v, (str, bytes, Mapping)):
+        raise DataError(f"{what} must be an array of numbers, got {type(v).__name__}: {v!r}"[:300])
+    try:
+        raw = np.asarray(v)
+        out = None if raw.dtype.kind == "c" else np.asarray(raw, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"{what} must be an array of numbers, got {type(v).__name__}: {v!r}"[:300]) from None
+    if out is None:
+        raise DataError(f"{what} holds complex numbers; datasets are real. Split real and imaginary parts.")
+    return out
+
+
 def validate_series(t, values, index: int | None, ics=None) -> Series:
     where = f" (trajectory {index})" if index is not None else ""
-    t = np.asarray(t, dtype=float)
+    t = _floats(t, f"Times{where}")
     if t.ndim != 1:
         raise DataError(f"Times must be a 1-D array{where}; got shape {t.shape}.")
     if t.size < 2:
@@ -95,13 +109,13 @@ def validate_series(t, values, index: int | None, ics=None) -> Series:
             f"Times must be strictly increasing{where}; t[{i}] = {t[i]:g} is followed by "
             f"t[{i + 1}] = {t[i + 1]:g}. Sort the data or remove duplicate times."
         )
-    if not values:
+    if not isinstance(values, Mapping) or not values:
         raise DataError(f"No observed values{where}: give y={{state: array, ...}}.")
     out = {}
     for k, v in values.items():
         if not isinstance(k, (str, sp.Basic)):
             raise DataError(f"Observed keys must be states, expressions or names; got {k!r}{where}.")
-        arr = np.asarray(v, dtype=float)
+        arr = _floats(v, f"Values of {key_name(k)!r}{where}")
         if arr.ndim != 1:
             raise DataError(f"Values of {key_name(k)!r} must be 1-D{where}; got shape {arr.shape}.")
         if arr.shape[0] != t.shape[0]:
@@ -120,8 +134,15 @@ def validate_series(t, values, index: int | None, ics=None) -> Series:
         out[k] = arr
     t.setflags(write=False)
     ic = {}
+    if not isinstance(ics or {}, Mapping):
+        raise DataError(f"ics must be a dict {{state: value}}{where}, got {type(ics).__name__}.")
     for k, v in (ics or {}).items():
-        fv = float(v)
+        fv = _floats(v, f"Initial value of {key_name(k)!r}{where}")
+        if fv.ndim != 0:
+            raise DataError(
+                f"Initial value of {key_name(k)!r}{where} must be one number, got shape {fv.shape}."
+            )
+        fv = float(fv)
         if not np.isfinite(fv):
             raise DataError(f"Initial value of {key_name(k)!r} is {fv}{where}; it must be finite.")
         ic[k] = fv

@@ -31,10 +31,14 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from ..errors import MissingValueError
+from ..errors import InvalidValueError, MissingValueError
+from ._model import Model
 from ._symbols import derivative_order, state_name
+from ._values import check_value
 
 __all__ = [
+    "check_model",
+    "check_value",
     "bind_params",
     "bind_ics",
     "bind_vector",
@@ -50,7 +54,37 @@ __all__ = [
 _NUMBERS = (int, float, np.floating, np.integer)
 _MISSING = object()
 
+
+def _values(model: Any, values: Any, what: str, names: str) -> Mapping[Any, Any]:
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise InvalidValueError(
+            f"{what} must be a dict by symbol or name, e.g. {what}={{{names}}}; got "
+            f"{type(values).__name__}: {values!r}"[:300]
+        )
+    return values
+
+
 # ----------------------------------------------------------------------------- by symbol or name
+
+
+def check_model(model: Any, where: str) -> None:
+    """Raise unless ``model`` is a `symml.Model` (a name or a path is not one).
+
+    Raises:
+        InvalidValueError: ``model`` is something else; the message says how to get a Model.
+    """
+    if isinstance(model, Model):
+        return
+    if isinstance(model, str):
+        raise InvalidValueError(
+            f"{where} needs a Model, got the string {model!r}. Make the Model first: "
+            f"sm.zoo.get({model!r}) for a zoo model, sm.load({model!r}) for a saved one."
+        )
+    raise InvalidValueError(
+        f"{where} needs a Model (sm.Model, sm.zoo.pendulum(), sm.load(path)), got {type(model).__name__}."
+    )
 
 
 def bind_params(model: Any, params: Mapping[Any, Any] | None) -> list[Any]:
@@ -66,8 +100,16 @@ def bind_params(model: Any, params: Mapping[Any, Any] | None) -> list[Any]:
     Raises:
         MissingValueError: a parameter has neither a value nor a default.
         UnknownNameError: a key is not a parameter or state of the model.
+        InvalidValueError: ``model`` is not a Model, ``params`` is not a dict, or a value is
+            NaN, infinite, complex or not a number.
     """
-    given = {model.lookup(k): v for k, v in params.items()} if params else {}
+    check_model(model, "params")
+    if params:
+        hint = ", ".join(f"{p.name}: ..." for p in model.params) or "(the model has no parameters)"
+        params = _values(model, params, "params", hint)
+        given = {model.lookup(k): check_value(v, f"params value for {k}") for k, v in params.items()}
+    else:
+        given = {}
     defaults = model.defaults
     out, missing = [], []
     for p in model.params:
@@ -100,15 +142,20 @@ def bind_ics(model: Any, ics: Mapping[Any, Any] | None) -> list[Any]:
     Raises:
         MissingValueError: a state has no initial value, or ``ics`` names a parameter.
         UnknownNameError: a key is not a state or parameter of the model.
+        InvalidValueError: ``model`` is not a Model, ``ics`` is not a dict, or a value is NaN,
+            infinite, complex or not a number.
     """
+    check_model(model, "ics")
     given = {}
+    if ics:
+        ics = _values(model, ics, "ics", ", ".join(f"{_ic_key(s)}: ..." for s in model.states))
     for k, v in (ics or {}).items():
         s = model.lookup(k)
         if s not in model.rhs:
             raise MissingValueError(
                 f"ics has a value for parameter {s}; pass parameters with params={{...}}."
             )
-        given[s] = v
+        given[s] = check_value(v, f"ics value for {state_name(s)}")
     # One pass in state order, one lookup per state: comparing derivative states costs
     # microseconds each, and this runs on every call of simulate.
     defaults = model.defaults
@@ -184,14 +231,16 @@ def bind_vector(model: Any, values: Any, what: str, default: jax.Array, known: S
                 other = "ics" if what == "params" else "params"
                 raise ValueError(f"{what} got a value for {s}; pass it in {other}= instead.")
             cols.append(order.index(s))
-            vals.append(jnp.asarray(v, dtype=default.dtype))
+            vals.append(
+                jnp.asarray(check_value(v, f"{what} value for {_name(model, s)}"), dtype=default.dtype)
+            )
         _require(model, [k for j, (k, ok) in enumerate(zip(order, known)) if not ok and j not in cols], what)
         batch = jnp.broadcast_shapes(*[v.shape for v in vals]) if vals else ()
         out = jnp.broadcast_to(default, batch + default.shape)
         for c, v in zip(cols, vals):
             out = out.at[..., c].set(v)
         return out
-    arr = jnp.asarray(values, dtype=default.dtype)
+    arr = jnp.asarray(check_value(values, what), dtype=default.dtype)
     if arr.ndim == 0 or arr.shape[-1] != len(order):
         names = ", ".join(_name(model, s) for s in order)
         raise ValueError(
@@ -305,15 +354,65 @@ def _no_span() -> MissingValueError:
     return MissingValueError("No time span: pass t_span=(t0, t1), or saveat as an array of times.")
 
 
+def _span(t_span: Any) -> tuple[Any, Any]:
+    """``(t0, t1)`` checked: two finite real numbers (tracers pass)."""
+    try:
+        t0, t1 = t_span
+    except (TypeError, ValueError):
+        raise InvalidValueError(
+            f"t_span must be a pair (t0, t1), got {type(t_span).__name__}: {t_span!r}"[:300]
+        ) from None
+    for name, v in (("t0", t0), ("t1", t1)):
+        v = check_value(v, f"t_span {name}")
+        if not isinstance(v, jax.core.Tracer) and np.ndim(v) != 0:
+            raise InvalidValueError(f"t_span {name} must be one number, got shape {np.shape(v)}.")
+    return t0, t1
+
+
+def _concrete(*values: Any) -> bool:
+    return not any(isinstance(v, jax.core.Tracer) for v in values)
+
+
+def _check_times(host: np.ndarray, t_span: Any) -> None:
+    """Concrete saveat times: finite, monotone in the direction of ``t_span``, inside it."""
+    if not np.all(np.isfinite(host)):
+        raise InvalidValueError("saveat holds NaN or infinite times; pass finite times.")
+    if t_span is None or not _concrete(*t_span):
+        if np.any(np.diff(host) < 0):
+            raise ValueError("saveat times must be non-decreasing.")
+        return
+    t0, t1 = float(t_span[0]), float(t_span[1])
+    backwards = t1 < t0
+    if np.any(np.diff(host) > 0 if backwards else np.diff(host) < 0):
+        if backwards:
+            raise InvalidValueError(
+                f"t_span=({t0:g}, {t1:g}) runs backwards, so saveat times must decrease from t0 to t1; "
+                f"got {host[:5].tolist()}{'...' if host.size > 5 else ''}."
+            )
+        raise ValueError("saveat times must be non-decreasing.")
+    lo, hi = min(t0, t1), max(t0, t1)
+    out = (host < lo) | (host > hi)
+    if np.any(out):
+        i = int(np.flatnonzero(out)[0])
+        raise InvalidValueError(
+            f"saveat time {host[i]:g} lies outside t_span=({t0:g}, {t1:g}); every saved time must be "
+            "within the span. Widen t_span or drop those times."
+        )
+
+
 def time_grid(t_span: tuple[Any, Any] | None, saveat: Any) -> tuple[Any, Any, jax.Array]:
     """``(t0, t1, ts)`` from ``t_span`` and ``saveat`` (a count, default 200, or an array of times).
 
     Raises:
         MissingValueError: a count without ``t_span``.
         ValueError: a count below 1, times not 1-D or decreasing.
+        InvalidValueError: ``t_span`` not a pair of finite numbers; times NaN, outside
+            ``t_span`` or against its direction.
     """
     if saveat is None:
         saveat = 200
+    if t_span is not None:
+        t_span = _span(t_span)
     if _count(saveat):
         if t_span is None:
             raise _no_span()
@@ -321,11 +420,11 @@ def time_grid(t_span: tuple[Any, Any] | None, saveat: Any) -> tuple[Any, Any, ja
         if int(saveat) < 1:
             raise ValueError(f"saveat must be a positive count or an array of times, got {saveat}")
         return t0, t1, jnp.linspace(t0, t1, int(saveat))
-    ts = jnp.asarray(saveat, dtype=jnp.result_type(float))
+    ts = jnp.asarray(check_value(saveat, "saveat"), dtype=jnp.result_type(float))
     if ts.ndim != 1 or ts.size == 0:
         raise ValueError(f"saveat must be a count or a 1-D array of times, got shape {ts.shape}")
-    if not isinstance(ts, jax.core.Tracer) and np.any(np.diff(np.asarray(ts)) < 0):
-        raise ValueError("saveat times must be non-decreasing.")
+    if not isinstance(ts, jax.core.Tracer):
+        _check_times(np.asarray(ts), t_span)
     if t_span is None:
         return ts[0], ts[-1], ts
     return t_span[0], t_span[1], ts
@@ -340,9 +439,13 @@ def save_grid(t_span: tuple[Any, Any] | None, saveat: Any) -> tuple[Any, Any, in
     Raises:
         MissingValueError: a count without ``t_span``.
         ValueError: a count below 1, times not 1-D or decreasing.
+        InvalidValueError: ``t_span`` not a pair of finite numbers; times NaN, outside
+            ``t_span`` or against its direction.
     """
     if saveat is None:
         saveat = 200
+    if t_span is not None:
+        t_span = _span(t_span)
     if _count(saveat):
         if t_span is None:
             raise _no_span()
@@ -353,11 +456,12 @@ def save_grid(t_span: tuple[Any, Any] | None, saveat: Any) -> tuple[Any, Any, in
     if isinstance(saveat, jax.core.Tracer):
         t0, t1, ts = time_grid(t_span, saveat)
         return t0, t1, None, ts
-    host = np.asarray(saveat, dtype=np.float64 if jax.config.read("jax_enable_x64") else np.float32)
+    host = np.asarray(
+        check_value(saveat, "saveat"), dtype=np.float64 if jax.config.read("jax_enable_x64") else np.float32
+    )
     if host.ndim != 1 or host.size == 0:
         raise ValueError(f"saveat must be a count or a 1-D array of times, got shape {host.shape}")
-    if np.any(np.diff(host) < 0):
-        raise ValueError("saveat times must be non-decreasing.")
+    _check_times(host, t_span)
     t0, t1 = (host[0], host[-1]) if t_span is None else t_span
     keep = isinstance(saveat, jax.Array) and jnp.issubdtype(saveat.dtype, jnp.floating)
     return t0, t1, None, saveat if keep else host

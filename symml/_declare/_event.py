@@ -35,7 +35,8 @@ class Event:
 
     Raises:
         ValueError: ``direction`` is not one of the three.
-        TypeError: ``expr`` is a string (symml never parses strings into expressions).
+        TypeError: ``expr`` is a string (symml never parses strings into expressions), or not a
+            real SymPy expression.
 
     The crossing time is differentiable with respect to parameters and initial values.
 
@@ -62,7 +63,19 @@ class Event:
                 f"Event needs a SymPy expression, got the string {self.expr!r}; pass the state itself "
                 "(e.g. y) or model.lookup(name)."
             )
-        object.__setattr__(self, "expr", sp.sympify(self.expr))
+        try:
+            expr = sp.sympify(self.expr, strict=True)
+        except sp.SympifyError:
+            raise TypeError(
+                f"Event needs a SymPy expression of the states (e.g. y), got "
+                f"{type(self.expr).__name__}: {self.expr!r}."
+            ) from None
+        if not isinstance(expr, sp.Expr) or expr.has(sp.I):
+            raise TypeError(
+                f"Event needs a real SymPy expression whose zero crossing stops the solve (e.g. y), "
+                f"got {expr!r}."
+            )
+        object.__setattr__(self, "expr", expr)
 
     @property
     def rising(self) -> bool | None:

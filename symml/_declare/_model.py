@@ -32,6 +32,8 @@ from ._symbols import (
     state_name,
     t,
 )
+from ._values import check_equation as _check_equation
+from ._values import real_value as _real_value
 
 Key = "sp.Basic | str"
 
@@ -63,13 +65,17 @@ class Model:
         params: extra symbols to treat as parameters (symbols made by ``sm.parameters`` and
             symbols given in ``defaults`` are parameters already).
         networks: trained weights of neural terms, by placeholder name (set by ``sm.train``).
+        invariants: conserved quantities by name, e.g. ``{"energy": expr}`` (`model.energy`);
+            `symml.lagrangian` and `symml.hamiltonian` fill them in.
 
     A Model is immutable: ``subs`` and ``with_defaults`` return new models.
 
     Raises:
         ModelError: an equation is a string, not SymPy, has no derivative of a state, or the
             system cannot be solved for the highest derivatives (subclasses such as
-            `UndeclaredSymbolError` or `NotSolvableError` say which); an empty name.
+            `UndeclaredSymbolError` or `NotSolvableError` say which); an equation with the
+            imaginary unit or a `Piecewise` without a default branch; a default that is not a
+            finite real number; equations nested too deeply; an empty name.
 
     Examples:
         >>> import sympy as sp, symml as sm
@@ -95,6 +101,7 @@ class Model:
         "_orders",
         "_neural",
         "_networks",
+        "_invariants",  # conserved quantities by name (sm.lagrangian / sm.hamiltonian set them)
         "_memo",  # the Model's own memo of cheap derived facts (name table, hash)
         "_frozen",
         "__weakref__",
@@ -107,16 +114,48 @@ class Model:
         name: str = "model",
         params: Iterable[sp.Symbol] | None = None,
         networks: Mapping[str, Any] | None = None,
+        invariants: Mapping[str, Any] | None = None,
     ):
-        if isinstance(equations, (sp.Basic, sp.Eq, str)):
+        try:
+            self._build(equations, defaults, name, params, networks)
+        except RecursionError:
+            raise ModelError(
+                "The equations are nested too deeply for SymPy (Python's recursion limit was hit); "
+                "simplify them or introduce intermediate states."
+            ) from None
+        inv = {str(k): _as_sympy(v, f"The invariant {k!r}") for k, v in (invariants or {}).items()}
+        object.__setattr__(self, "_invariants", types.MappingProxyType(inv))
+
+    def _build(self, equations, defaults, name, params, networks) -> None:
+        if isinstance(equations, (sp.Basic, str)) or not isinstance(equations, Iterable):
             equations = [equations]
+        if defaults is not None and not isinstance(defaults, Mapping):
+            raise ModelError(
+                f"defaults must be a dict {{symbol or name: value}}, got {type(defaults).__name__}: "
+                f"{defaults!r}."
+            )
+        if params is not None and (isinstance(params, (str, sp.Basic)) or not isinstance(params, Iterable)):
+            raise ModelError(
+                f"params must be a list of symbols (from sm.parameters), got {type(params).__name__}: "
+                f"{params!r}."
+            )
         eqs = []
         for e in equations:
             e = _as_sympy(e, "An equation")
+            if isinstance(e, sp.Expr) and e.is_number:
+                raise ModelError(
+                    f"An equation is the number {e}, which contains no derivative of a state. Write "
+                    "sp.Eq(x.diff(sm.t), rhs) with x from sm.states(...)."
+                )
             if isinstance(e, sp.Equality):
+                _check_equation(e)
                 eqs.append(e)
             elif isinstance(e, sp.Expr):
-                eqs.append(sp.Eq(e, 0))
+                eq = sp.Eq(e, 0)
+                if not isinstance(eq, sp.Equality):
+                    raise ModelError(f"The expression {e} cannot be read as the equation {e} = 0.")
+                _check_equation(eq)
+                eqs.append(eq)
             elif e is sp.true or e is sp.false:
                 raise ModelError(
                     f"An equation evaluated to {e} before symml saw it; this happens when both "
@@ -155,12 +194,7 @@ class Model:
         resolved = {}
         for k, v in (defaults or {}).items():
             sym = self.lookup(k)
-            try:
-                resolved[sym] = float(v)
-            except (TypeError, ValueError):
-                raise ModelError(
-                    f"default for {k} must be a number, got {v!r} ({type(v).__name__})"
-                ) from None
+            resolved[sym] = _real_value(v, f"The default for {k}")
         set_(self, "_defaults", types.MappingProxyType(resolved))
 
     def __setattr__(self, key, value):
@@ -207,6 +241,21 @@ class Model:
     def networks(self) -> Mapping[str, Any]:
         """Weights of neural terms by placeholder name (empty until trained)."""
         return self._networks
+
+    @property
+    def invariants(self) -> Mapping[str, sp.Expr]:
+        """Conserved quantities by name (``"energy"``, ...) as expressions; ``traj[expr]`` evaluates one."""
+        return self._invariants
+
+    @property
+    def energy(self) -> sp.Expr:
+        """The energy of a model made by `symml.lagrangian` or `symml.hamiltonian`: ``traj[model.energy]``."""
+        if "energy" not in self._invariants:
+            raise ModelError(
+                f"Model {self._name!r} has no energy: build it with sm.lagrangian(L, coords) or "
+                "sm.hamiltonian(H, coords, momenta), or pass invariants={'energy': expr} to sm.Model."
+            )
+        return self._invariants["energy"]
 
     @property
     def order(self) -> Mapping[sp.Expr, int]:
@@ -293,11 +342,25 @@ class Model:
         """A new Model with symbols replaced in the equations (values or expressions).
 
         Substituted parameters disappear from ``params`` and from ``defaults``.
+
+        Raises:
+            ModelError: ``mapping`` is not a dict, or a replacement is a string (never parsed),
+                not SymPy, or not finite.
+            UnknownNameError: a name is not a state or parameter of the model.
         """
+        if not isinstance(mapping, Mapping):
+            raise ModelError(
+                "subs needs a dict {symbol or name: value or SymPy expression}, got "
+                f"{type(mapping).__name__}."
+            )
         rep = {}
         for k, v in mapping.items():
             key = self.lookup(k) if isinstance(k, str) else _as_sympy(k, "A key of subs")
             rep[key] = _as_sympy(v, f"The replacement for {key}")
+            if rep[key].has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+                raise ModelError(
+                    f"The replacement for {key} is {rep[key]}; pass a finite value or expression."
+                )
         eqs = [eq.xreplace(rep) for eq in self._equations]
         eqs = [e if isinstance(e, sp.Equality) else e for e in eqs]
         defaults = {k: v for k, v in self._defaults.items() if k not in rep}
@@ -310,13 +373,18 @@ class Model:
             name=name or self._name,
             params=extra,
             networks={k: v for k, v in self._networks.items()},
+            invariants={k: v.xreplace(rep) for k, v in self._invariants.items()},
         )
 
     def with_defaults(self, values: Mapping[Any, float]) -> Model:
         """A new Model whose defaults are updated with ``values``."""
         d = dict(self._defaults)
+        if not isinstance(values, Mapping):
+            raise ModelError(
+                f"with_defaults needs a dict {{symbol or name: value}}, got {type(values).__name__}."
+            )
         for k, v in values.items():
-            d[self.lookup(k)] = float(v)
+            d[self.lookup(k)] = _real_value(v, f"The default for {k}")
         return self._replace(defaults=d)
 
     def with_networks(self, networks: Mapping[str, Any]) -> Model:
@@ -332,6 +400,7 @@ class Model:
             name=self._name,
             params=[p for p in self._params if not isinstance(p, Parameter)],
             networks=dict(self._networks),
+            invariants=dict(self._invariants),
         )
         args.update(kw)
         return Model(**args)

@@ -44,25 +44,36 @@ class Parameter(sp.Symbol):
     """
 
 
-def states(names: str, **assumptions: Any) -> tuple[sp.Expr, ...]:
+def states(names: str, n: int | None = None, **assumptions: Any) -> Any:
     """Declare states, returned as SymPy applied functions of ``t``.
 
     Args:
         names: the names, separated by spaces or commas (``"x y"``).
+        n: declare each name as a vector of ``n`` states ``x_0(t) ... x_{n-1}(t)`` in one line
+            (large models: a chain of oscillators, a discretised field).
         **assumptions: SymPy assumptions for the functions (``real=True`` unless given).
 
     Returns:
-        One applied function ``x(t)`` per name: always a tuple, even for one name.
+        One applied function ``x(t)`` per name: always a tuple, even for one name. With ``n``,
+        each name gives a tuple of ``n`` states (``x[i]`` is ``x_i(t)``); one name returns its
+        tuple directly, several names a tuple of such tuples.
 
     Raises:
-        ModelError: a name is ``t`` (the independent variable).
+        ModelError: a name is ``t`` (the independent variable), is not an identifier
+            (``"1x"``) or is given twice (``"a a"``).
         TypeError: ``names`` is not a string.
-        ValueError: ``names`` holds no name.
+        ValueError: ``names`` holds no name; ``n`` is not a positive integer.
 
     >>> x, = states("x")
     >>> x
     x(t)
+    >>> u = states("u", n=3)
+    >>> u, u[1].diff(t)
+    ((u_0(t), u_1(t), u_2(t)), Derivative(u_1(t), t))
     """
+    if n is not None:
+        groups = tuple(states(" ".join(_indexed(name, n)), **assumptions) for name in _split(names))
+        return groups[0] if len(groups) == 1 else groups
     assumptions.setdefault("real", True)
     out = tuple(sp.Function(n, **assumptions)(t) for n in _split(names))
     for s in out:
@@ -71,33 +82,49 @@ def states(names: str, **assumptions: Any) -> tuple[sp.Expr, ...]:
     return out
 
 
-def parameters(names: str, **assumptions: Any) -> tuple[Parameter, ...]:
+def parameters(names: str, n: int | None = None, **assumptions: Any) -> Any:
     """Declare parameters (real by default; pass ``positive=True`` to help closed forms).
 
     Args:
         names: the names, separated by spaces or commas (``"m k g"``).
+        n: declare each name as a vector of ``n`` parameters ``k_0 ... k_{n-1}`` in one line.
         **assumptions: SymPy assumptions (``real=True`` unless a sign assumption is given).
 
     Returns:
-        One `Parameter` (a SymPy Symbol) per name, as a tuple.
+        One `Parameter` (a SymPy Symbol) per name, as a tuple. With ``n``, each name gives a
+        tuple of ``n`` parameters; one name returns its tuple directly, several names a tuple
+        of such tuples.
 
     Raises:
-        ModelError: a name is ``t`` (the independent variable).
+        ModelError: a name is ``t`` (the independent variable), is not an identifier
+            (``"1x"``) or is given twice (``"a a"``).
         TypeError: ``names`` is not a string.
-        ValueError: ``names`` holds no name.
+        ValueError: ``names`` holds no name; ``n`` is not a positive integer.
 
     >>> m, k = parameters("m k", positive=True)
     >>> m.is_positive
     True
+    >>> parameters("c", n=2)
+    (c_0, c_1)
     """
+    if n is not None:
+        groups = tuple(parameters(" ".join(_indexed(name, n)), **assumptions) for name in _split(names))
+        return groups[0] if len(groups) == 1 else groups
     if "positive" not in assumptions and "nonnegative" not in assumptions:
         assumptions.setdefault("real", True)
     out = []
-    for n in _split(names):
-        if n == "t":
+    for name in _split(names):
+        if name == "t":
             raise ModelError("A parameter cannot be called 't': that name is the independent variable.")
-        out.append(Parameter(n, **assumptions))
+        out.append(Parameter(name, **assumptions))
     return tuple(out)
+
+
+def _indexed(name: str, n: Any) -> list[str]:
+    # `bool` is an int subclass; n=True is a mistake, not one element.
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer (the length of the vector {name!r}), got {n!r}")
+    return [f"{name}_{i}" for i in range(n)]
 
 
 def _split(names: str) -> list[str]:
@@ -106,6 +133,19 @@ def _split(names: str) -> list[str]:
     parts = names.replace(",", " ").split()
     if not parts:
         raise ValueError("names is empty; give one or more names separated by spaces, e.g. 'x y'")
+    # Names become CSV columns, keyword-style lookups ("x_t") and printed code: an identifier
+    # keeps all of those unambiguous, and a repeated name would make two symbols that print alike.
+    for n in parts:
+        if not n.isidentifier():
+            raise ModelError(
+                f"names: {n!r} (in {names!r}) is not a valid name; use letters, digits and '_', "
+                "starting with a letter, e.g. 'x1' or 'k_on'."
+            )
+    seen = set()
+    for n in parts:
+        if n in seen:
+            raise ModelError(f"names: {n!r} appears twice in {names!r}; give each name once.")
+        seen.add(n)
     return parts
 
 

@@ -50,13 +50,11 @@ from .._declare._symbols import (
     t,
 )
 from ..distill.base import Backend, Expression, get_backend, parametrize, round_floats
-from ..distill.library import evaluate, make_library
-from ..distill.postprocess import integrate
-from ..errors import DataError, SymmlError
-
-
-class DiscoveryError(SymmlError, ValueError):
-    """Options of sm.discover that do not fit together (e.g. the weak form with Operon)."""
+from ..distill.library import Polynomial, Trig, evaluate, make_library
+from ..errors import DataError
+from ._errors import DiscoveryError
+from ._validated import choose_through_solver
+from ._weak import integrable_terms
 
 
 @runtime_checkable
@@ -100,6 +98,9 @@ class Discovery:
         terms: the library's candidate terms.
         differentiation: the derivative method used.
         n_samples: rows of the regression (samples, or test functions for the weak form).
+        notes: what the selection noticed (dropped collinear terms, empty equations, poor fits).
+        validation: the chosen model integrated against the data (``r2`` per trajectory,
+            ``combinations`` tried); empty with ``select="backend"``.
     """
 
     model: Model
@@ -108,6 +109,8 @@ class Discovery:
     terms: tuple
     differentiation: str
     n_samples: int
+    notes: tuple = ()
+    validation: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def equations(self) -> tuple[sp.Eq, ...]:
@@ -136,7 +139,18 @@ class Discovery:
             )
         values = ", ".join(f"{p} = {self.model.defaults[p]!r}" for p in self.model.params)
         lines.append(f"  parameters: {values or 'none'}")
+        if self.validation:
+            r2 = ", ".join(f"{v:.4f}" for v in self.validation.get("r2", ()))
+            lines.append(
+                f"  integrated from each trajectory's initial values: R2 = {r2} "
+                f"({self.validation.get('combinations', 0)} combinations tried through the solver)"
+            )
+        lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+    def report(self, digits: int = 6) -> str:
+        """The `summary`: equations, scores, the solver's validation and the notes."""
+        return self.summary(digits)
 
     def __repr__(self) -> str:
         return self.summary(4)
@@ -204,39 +218,6 @@ def _columns(data: Dataset) -> tuple[list[sp.Expr], dict[sp.Expr, Any]]:
 # ----------------------------------------------------------------------------- the regression
 
 
-def _integrable_terms(terms, velocities: dict) -> dict[int, tuple[sp.Expr, sp.Expr]]:
-    """Library terms ``g(x) x'`` linear in one velocity ``x'`` (a key of ``velocities``,
-    whose value is ``x``) with ``g`` a function of ``x`` alone: ``{index: (x, G)}`` with
-    ``G = ∫ g dx``. In the weak form such a term needs no velocity data at all:
-    ``∫ φ g(x) x' dt = -∫ φ' G(x) dt``."""
-    out = {}
-    s = sp.Dummy("s", real=True)
-    for j, term in enumerate(terms):
-        used = [z for z in velocities if term.has(z)]
-        if len(used) != 1:
-            continue
-        z = used[0]
-        b = velocities[z]
-        g = sp.expand(term / z)
-        if g.has(z):
-            continue
-        gs = g.xreplace({b: s})
-        if gs.free_symbols - {s} or gs.atoms(sp.core.function.AppliedUndef) or gs.atoms(sp.Derivative):
-            continue
-        G = integrate(gs, s, timeout=2.0)  # in the symbolic worker, under its budget
-        if G is None or G.has(sp.Integral) or G.has(sp.Piecewise):
-            continue
-        G = G.xreplace({s: b})
-        if not isinstance(G, sp.Expr):
-            continue
-        try:
-            evaluate([G], [b], np.zeros((1, 1)), check=False)
-        except SymmlError:  # an antiderivative with no JAX translation: keep the plain term
-            continue
-        out[j] = (b, G)
-    return out
-
-
 def _regression(data, bases, cols, orders, method, library_terms_fn):
     """Inputs, library terms, the regression matrix, targets (one per base state), the first
     trajectory's initial values and the effective number of rows (``None``: unknown).
@@ -250,7 +231,7 @@ def _regression(data, bases, cols, orders, method, library_terms_fn):
     noise_stats = [0.0, 0.0]
     terms = library_terms_fn(inputs)
     velocities = {b.diff(t): b for b in bases if orders[b] == 2}
-    by_parts = _integrable_terms(terms, velocities) if weak else {}
+    by_parts = integrable_terms(terms, velocities) if weak else {}
     for si, series in enumerate(data.series):
         ts = series.t
         vals: dict[sp.Expr, np.ndarray] = {}
@@ -321,6 +302,7 @@ def discover_system(
     degree: int = 3,
     name: str = "discovered",
     prefix: str = "c",
+    select: str = "backend",
     **backend_options: Any,
 ) -> Discovery:
     """Discover equations from ``data``; returns a `Discovery` (model, fits, paths).
@@ -337,6 +319,14 @@ def discover_system(
         order: differential order (1 or 2) of states observed without a velocity column.
         degree: polynomial degree for the default/named polynomial library.
         name: the model's name; ``prefix``: the parameters' name prefix (``c0, c1, ...``).
+        select: ``"solver"`` (opt-in, with a linear backend): the best support of every size
+            (exact subsets, stepwise paths) is integrated against every trajectory and the
+            combination is chosen by the trajectory and regression BIC, the best few refitted
+            through the solver (`symml._discover._select`); the default library then adds
+            sin and cos of the states, kept only where they clearly win. ``"backend"``: the
+            backend's own choice (SINDy's thresholded path), not integrated: the default, since the
+            solver's choice still adds spurious terms on some clean data (Van der Pol with
+            pointwise derivatives).
         backend_options: options for the backend (e.g. ``selection="aic"`` for SINDy).
 
     Returns:
@@ -346,17 +336,30 @@ def discover_system(
         DataError: ``data`` is not a Dataset or DataFrame, a column is not a state or its
             velocity, or there are fewer regression rows than library terms.
         DiscoveryError: options that do not fit together (``order`` not 1 or 2, the weak form
-            or ``library=`` with a backend that is not linear).
+            or ``library=`` with a backend that is not linear, ``select`` unknown), or no
+            candidate model integrates from the data's initial values.
+
+    Warns:
+        DiscoveryWarning: the chosen model reproduces its own data poorly (R² below 0.5), an
+            equation came back empty, the library is rank deficient on the data (a conserved
+            quantity), or the data look like noise; each is also in ``Discovery.notes``.
         UnknownBackendError: ``backend`` is not a known name or a `Backend` instance.
     """
     data = _as_dataset(data)
     bases, cols = _columns(data)
     if order is not None and order not in (1, 2):
         raise DiscoveryError(f"order must be 1 or 2 (or None), got {order!r}.")
+    if select not in ("solver", "backend"):
+        raise DiscoveryError(f"select must be 'solver' or 'backend', got {select!r}.")
     orders = {b: 2 if (b.diff(t) in cols or order == 2) else 1 for b in bases}
+    if library is None and isinstance(backend, str) and "library" not in backend_options:
+        # the default library: polynomials and the sine and cosine of every state; the
+        # solver-validated choice decides between them (sin x vs x - x³/6 at large amplitude)
+        library = Polynomial(degree) + Trig(of=tuple(bases)) if select == "solver" else None
     engine = _engine(backend, library, degree, backend_options)
     linear = _as_linear(engine)
-    if isinstance(differentiation, str) and differentiation == "auto":
+    auto = isinstance(differentiation, str) and differentiation == "auto"
+    if auto:
         method = Weak() if linear is not None else SavitzkyGolay()
     else:
         method = get_method(differentiation)
@@ -372,6 +375,11 @@ def discover_system(
 
     with threadpool_limits(limits=1, user_api="blas"):  # many small solves: no thread contention
         inputs, terms, M, Y, first, n_eff = _regression(data, bases, cols, orders, method, terms_fn)
+        if auto and weak and M.shape[0] <= 2 * len(terms):
+            # short records: more (overlapping) test functions, so that there are more rows
+            # than terms; their correlation is counted in the effective sample size
+            method = dataclasses.replace(method, n_test=3 * len(terms) // len(data.series) + 1)
+            inputs, terms, M, Y, first, n_eff = _regression(data, bases, cols, orders, method, terms_fn)
     rows = M.shape[0]
     if linear is not None and rows <= len(terms):
         raise DataError(
@@ -386,6 +394,12 @@ def discover_system(
             results[lhs] = linear.fit_features(Theta, Y[b], terms, inputs, n_effective=n_eff)
         else:
             results[lhs] = engine.fit(M, Y[b], inputs)
+    notes: list[str] = []
+    validation: dict[str, Any] = {}
+    if linear is not None and select == "solver":
+        results, validation = choose_through_solver(
+            data, bases, orders, cols, inputs, terms, Theta, Y, results, notes
+        )
     model = _build_model(results, bases, orders, first, name, prefix)
     return Discovery(
         model=model,
@@ -394,6 +408,8 @@ def discover_system(
         terms=tuple(terms),
         differentiation=getattr(method, "name", str(method)),
         n_samples=rows,
+        notes=tuple(notes),
+        validation=validation,
     )
 
 

@@ -336,20 +336,16 @@ def fit(
         solver = choose_solver(model, a["y0"][0], a["p"][0], float(a["ts"][0, 0]), float(a["ts"][0, -1]))
     slv = get_solver(solver)
     solver_name = solver if isinstance(solver, str) else type(solver).__name__
+    # What the compiled optimisation depends on besides the problem's structure; it is both the
+    # runner's arguments and part of its cache key.
+    options = (method, slv, float(rtol), float(atol), int(max_steps), size, tol, bool(verbose))
     key = (
         "fit",
         None if flow is None else ("closed_form", flow[2]),
-        method,
         tuple(problem.groups),
         tuple(b.kind for b in problem.bounds),
         problem.n_obs,
-        slv,
-        float(rtol),
-        float(atol),
-        int(max_steps),
-        size,
-        tol,
-        bool(verbose),
+        *options,
     )
     lims = np.array(
         [[np.nan if b.lo is None else b.lo, np.nan if b.hi is None else b.hi] for b in problem.bounds]
@@ -367,19 +363,7 @@ def fit(
         t_start = _time.perf_counter()
 
         def build():
-            program = _runner(
-                model,
-                problem,
-                method,
-                slv,
-                float(rtol),
-                float(atol),
-                int(max_steps),
-                size,
-                tol,
-                verbose,
-                flow,
-            )
+            program = _runner(model, problem, *options, flow)
             return program.lower(*call_args).compile()
 
         runner = artefact(model, "fit_runner", key, build)

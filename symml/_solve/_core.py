@@ -28,6 +28,7 @@ import optimistix as optx
 
 from ..errors import SolveError
 from ._options import SolveOptions
+from ._switch import StiffnessDetector, stiff_time
 
 __all__ = ["integrate", "CoreSolution", "check_result"]
 
@@ -43,6 +44,8 @@ class CoreSolution(NamedTuple):
         event_state: the states at the event, or ``None``.
         result: diffrax's result code (see `check_result`).
         num_steps: steps taken.
+        stiff_time: with ``options.detect_stiffness``, where the explicit solve became
+            stability-limited and stopped (``inf``: never); else ``None``.
     """
 
     ys: jax.Array
@@ -50,6 +53,7 @@ class CoreSolution(NamedTuple):
     event_state: jax.Array | None
     result: jax.Array
     num_steps: jax.Array
+    stiff_time: jax.Array | None = None
 
 
 def integrate(
@@ -88,13 +92,18 @@ def integrate(
         if tol is None:
             tol = 1e-12 if jnp.result_type(float) == jnp.float64 else 1e-6
         event = diffrax.Event(cond, root_finder=optx.Newton(rtol=tol, atol=tol), direction=spec.direction)
-        saveat = diffrax.SaveAt(ts=ts, t1=True)
+        saveat = diffrax.SaveAt(ts=ts, t1=True, solver_state=options.detect_stiffness)
     else:
         event = None
-        saveat = diffrax.SaveAt(ts=ts)
+        saveat = diffrax.SaveAt(ts=ts, solver_state=options.detect_stiffness)
+    solver = options.solver
+    if options.detect_stiffness:
+        if not isinstance(solver, diffrax.Tsit5):
+            raise ValueError(f"detect_stiffness works with Tsit5, got {type(solver).__name__}.")
+        solver = StiffnessDetector(solver)
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(vf),
-        options.solver,
+        solver,
         t0,
         t1,
         options.dt0,
@@ -109,8 +118,9 @@ def integrate(
     )
     sol_ys, sol_ts = cast(jax.Array, sol.ys), cast(jax.Array, sol.ts)
     result, steps = cast(jax.Array, sol.result._value), cast(jax.Array, sol.stats["num_steps"])
+    t_stiff = stiff_time(sol.solver_state) if options.detect_stiffness else None
     if spec is None:
-        return CoreSolution(sol_ys, None, None, result, steps)
+        return CoreSolution(sol_ys, None, None, result, steps, t_stiff)
     # With an event, diffrax writes the samples before the event, then the state at the event
     # time (the t1 save), then inf. Unpack that layout into fixed-shape arrays.
     n = ts.shape[0]
@@ -119,20 +129,23 @@ def integrate(
     event_time = jnp.where(happened, sol_ts[idx], jnp.nan)
     event_state = jnp.where(happened, sol_ys[idx], jnp.nan)
     ys = jnp.where((jnp.arange(n) < idx)[:, None], sol_ys[:n], jnp.nan)
-    return CoreSolution(ys, event_time, event_state, result, steps)
+    return CoreSolution(ys, event_time, event_state, result, steps, t_stiff)
 
 
 _OK = (diffrax.RESULTS.successful._value, diffrax.RESULTS.event_occurred._value)
 _OK_SET = {int(v) for v in _OK}
 
 
-def check_result(result: Any, ys: Any, solver_name: str, rtol: float, max_steps: int) -> Any:
+def check_result(
+    result: Any, ys: Any, solver_name: str, rtol: float, max_steps: int, *, auto: bool = False
+) -> Any:
     """``ys`` if every solve succeeded, else a `SolveError` (``eqx.error_if`` under tracing).
 
     Args:
         result: diffrax result codes (`CoreSolution.result`), any shape.
         ys: what to return (under tracing, the error is attached to it).
         solver_name, rtol, max_steps: named in the message.
+        auto: the solver was chosen by ``solver="auto"`` (the message then does not suggest it).
 
     Returns:
         ``ys``.
@@ -141,10 +154,25 @@ def check_result(result: Any, ys: Any, solver_name: str, rtol: float, max_steps:
         SolveError: the step limit was reached (perhaps stiff, perhaps blowing up) or the
             solve failed otherwise.
     """
+    if auto and solver_name.lower() == "tsit5":
+        advice = (
+            f"solver='auto' ran {solver_name}, whose steps stayed accuracy-limited (not stiff). Try "
+            "a larger max_steps or a looser rtol/atol, or force an implicit solver with "
+            "solver='kvaerno5'."
+        )
+    elif auto:
+        advice = (
+            f"solver='auto' switched to the implicit {solver_name} on stiffness and it still ran out "
+            "of steps. Try a larger max_steps or a looser rtol/atol."
+        )
+    else:
+        advice = (
+            "The problem may be stiff: try solver='auto' or 'kvaerno5', a looser rtol/atol, or a "
+            "larger max_steps."
+        )
     msg_steps = (
         f"The solve stopped after max_steps={max_steps} steps without reaching t1 (solver "
-        f"{solver_name}, rtol={rtol:g}). The problem may be stiff: try solver='auto' or "
-        "'kvaerno5', a looser rtol/atol, or a larger max_steps. Or the solution may blow up "
+        f"{solver_name}, rtol={rtol:g}). {advice} Or the solution may blow up "
         "(grow without bound) before t1: check the parameters and initial values."
     )
     if isinstance(result, jax.core.Tracer):

@@ -21,7 +21,8 @@ from typing import Any
 import diffrax
 import equinox as eqx
 
-from ..errors import MissingValueError
+from .._mechanics import ImplicitMidpoint, Leapfrog, Yoshida4
+from ..errors import InvalidValueError, MissingValueError
 
 __all__ = [
     "SOLVERS",
@@ -31,6 +32,7 @@ __all__ = [
     "TerminalEvent",
     "get_solver",
     "require_dt0",
+    "check_tolerances",
     "resolve_solver",
 ]
 
@@ -48,6 +50,10 @@ SOLVERS: dict[str, type] = {
     "kvaerno4": diffrax.Kvaerno4,
     "kvaerno5": diffrax.Kvaerno5,
     "implicit_euler": diffrax.ImplicitEuler,
+    # symplectic, fixed steps (symml._mechanics): separable systems, and any H for the midpoint rule
+    "leapfrog": Leapfrog,
+    "yoshida4": Yoshida4,
+    "implicit_midpoint": ImplicitMidpoint,
 }
 IMPLICIT = ("kvaerno3", "kvaerno4", "kvaerno5", "implicit_euler")
 #: Gradients through a solve by default: recursive checkpointing (reverse mode, bounded memory).
@@ -96,6 +102,19 @@ def get_solver(solver: Any) -> diffrax.AbstractSolver:
     return SOLVERS[str(key)]()
 
 
+def check_tolerances(rtol: Any, atol: Any) -> None:
+    """Raise `InvalidValueError` unless ``rtol`` and ``atol`` are finite numbers >= 0 (not both 0)."""
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        try:
+            ok = not isinstance(v, (str, bool, complex)) and 0 <= float(v) < float("inf")
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InvalidValueError(f"{name} must be a finite number >= 0, got {v!r}.")
+    if rtol == 0 and atol == 0:
+        raise InvalidValueError("rtol and atol are both 0; the step-size controller needs one of them > 0.")
+
+
 def require_dt0(name: str, fixed: bool, adaptive: bool, dt0: Any) -> None:
     """Raise `MissingValueError` for fixed steps without a step size ``dt0``."""
     if fixed and dt0 is None:
@@ -127,6 +146,8 @@ class SolveOptions(eqx.Module):
         max_steps: the step limit; reaching it is an error (`check_result`).
         dt0: the initial (or, for fixed steps, every) step size; ``None`` lets diffrax choose.
         event: a `TerminalEvent` or ``None``.
+        detect_stiffness: end the solve where Tsit5's step size becomes stability-limited
+            (`symml._solve._switch.StiffnessDetector`; ``CoreSolution.stiff_time`` says when).
     """
 
     solver: diffrax.AbstractSolver = eqx.field(static=True, default=diffrax.Tsit5())
@@ -137,6 +158,7 @@ class SolveOptions(eqx.Module):
     max_steps: int = eqx.field(static=True, default=65536)
     dt0: Any = None
     event: TerminalEvent | None = None
+    detect_stiffness: bool = eqx.field(static=True, default=False)
 
     @classmethod
     def build(
@@ -168,7 +190,9 @@ class SolveOptions(eqx.Module):
         Raises:
             ValueError: an unknown solver.
             MissingValueError: fixed steps without ``dt0``.
+            InvalidValueError: ``rtol`` or ``atol`` negative, NaN or infinite.
         """
+        check_tolerances(rtol, atol)
         _, name, can_adapt = resolve_solver(solver)
         fixed = not (adaptive and can_adapt)
         require_dt0(name, fixed, adaptive, dt0)

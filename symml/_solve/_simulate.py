@@ -15,34 +15,21 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import diffrax
-import equinox as eqx
-import jax
-import jax.core
-import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
 from .._analytic._flow import closed_form_trajectory
-from .._compile._binding import bind
-from .._compile._cache import artefact
-from .._compile._codegen import CompiledFunction, CompiledModel, compile, compile_exprs, rhs_program
-from .._declare._bind import batch_shape, bind_ics, bind_params, pack, save_grid, stack_members
+from .._compile._cache import artefact, peek
+from .._declare._bind import bind_ics, bind_params, check_model
 from .._declare._event import Event
 from .._trajectory import Trajectory
-from ._core import check_result, integrate
-from ._options import (
-    DEFAULT_ADJOINT,
-    SOLVERS,
-    SolveOptions,
-    TerminalEvent,
-    get_solver,
-    require_dt0,
-    resolve_solver,
-)
+from ._numeric import simulate_numeric
+from ._options import SOLVERS, check_tolerances, get_solver
 from ._stiffness import choose_solver, stiffness_index
 
 # Names other stages import from here (kept importable from their former home).
@@ -75,6 +62,7 @@ def simulate(
     adjoint: diffrax.AbstractAdjoint | None = None,
     networks: Mapping[str, Any] | None = None,
     method: str = "auto",
+    memory_budget: float | None = None,
 ) -> Trajectory:
     """Solve ``model`` and return a `Trajectory`.
 
@@ -86,8 +74,10 @@ def simulate(
         saveat: number of equally spaced samples (default 200) or an array of times.
         params: parameter values by symbol or name; defaults fill the rest. Arrays of
             length N make an ensemble.
-        solver: a name in `SOLVERS`, ``"auto"`` (implicit when stiff, see
-            `choose_solver`) or a diffrax solver.
+        solver: a name in `SOLVERS`, ``"auto"`` or a diffrax solver. ``"auto"`` starts with
+            Tsit5 and watches its step size; where it becomes stability-limited (the problem is
+            stiff) the solve restarts with Kvaerno5. ``traj.solver`` and ``traj.solver_reason``
+            say which solver ran and why.
         rtol: tolerances of the adaptive step-size controller.
         atol: tolerances of the adaptive step-size controller.
         event: a terminal `Event`.
@@ -103,6 +93,9 @@ def simulate(
             ``"numeric"`` always integrates. ``traj.method`` records which was used. Options
             that only make sense numerically (a solver other than ``"tsit5"``/``"auto"``,
             ``adaptive=False``, ``dt0``, ``adjoint``, ``networks``) make ``"auto"`` numeric.
+        memory_budget: bytes one vmapped solve of an ensemble may use (default 1 GiB); a
+            bigger ensemble is solved in chunks, and with several local devices each chunk is
+            sharded over them. The results do not depend on it.
 
     Returns:
         The `Trajectory` (``batch + (n_times, n_states)`` states, event time and state).
@@ -113,6 +106,8 @@ def simulate(
         SolveError: the solve failed (step limit reached, divergence).
         NoClosedForm: ``method="analytic"`` and no closed form was found.
         ValueError: an unknown solver or method, ensemble sizes that differ, bad times.
+        InvalidValueError: ``model`` is not a Model; a value, ``t_span`` or ``saveat`` that is
+            NaN, infinite or complex; ``saveat`` outside ``t_span``; negative tolerances.
         TypeError: ``event`` is not an `Event`.
 
     Gradients with respect to ``ics`` and ``params`` values (and through an event) work with
@@ -129,6 +124,31 @@ def simulate(
         >>> round(float(traj.y[-1, 0]), 4)
         0.0359
     """
+    check_model(model, "simulate")
+    key = _fast_key(
+        model,
+        ics,
+        t_span,
+        saveat,
+        params,
+        solver,
+        rtol,
+        atol,
+        event,
+        dt0,
+        max_steps,
+        adaptive,
+        adjoint,
+        networks,
+        method,
+    )
+    if key is not None:
+        plan = peek(model, "call_plan", key)
+        if plan is not None:
+            traj = _fast_call(model, plan, ics, t_span, params, dt0)
+            if traj is not None:
+                return traj
+    check_tolerances(rtol, atol)
     if method not in ("auto", "analytic", "numeric"):
         raise ValueError(f"method must be 'auto', 'analytic' or 'numeric', got {method!r}")
     numeric_only = (
@@ -145,7 +165,7 @@ def simulate(
         )
         if traj is not None:
             return traj
-    return _simulate_numeric(
+    traj, plan = simulate_numeric(
         model,
         ics,
         t_span,
@@ -160,16 +180,36 @@ def simulate(
         adaptive=adaptive,
         adjoint=adjoint,
         networks=networks,
+        memory_budget=memory_budget,
     )
+    if key is not None and plan.base is not None:
+        index = _given_index(model, params, ics)
+        if index is not None:
+            plan.index = index
+            artefact(model, "call_plan", key, lambda: plan)
+    return traj
 
 
-def _simulate_numeric(
+# ----------------------------------------------------------------------------- the fast path
+# A repeated call with the same structure (the same keys in params and ics, plain numbers as
+# values, a count of save times, the same options) skips binding, validation of the options,
+# the closed-form check and the choice of runner: it writes its values into the packed vector
+# of the first call, makes one transfer to the device, one call and one read back.
+
+_PLAIN = (float, int, np.floating, np.integer)
+
+
+def _plain(v) -> bool:
+    # NaN and infinity leave the fast path, so that the binder refuses them with their name.
+    return isinstance(v, _PLAIN) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _fast_key(
     model,
     ics,
     t_span,
     saveat,
     params,
-    *,
     solver,
     rtol,
     atol,
@@ -179,94 +219,67 @@ def _simulate_numeric(
     adaptive,
     adjoint,
     networks,
-) -> Trajectory:
-    # Everything that depends only on the configuration is compiled once per model into a
-    # jitted runner (an artefact); a call then binds values and costs one dispatch.
-    pvals, yvals = bind(model, params, ics)
-    batch = batch_shape(pvals, yvals)
-    t0, t1, n_save, ts_arg = save_grid(t_span, saveat)
-    if solver == "auto":
-        y0c = np.stack([np.broadcast_to(_concrete(v), batch) for v in yvals], -1) if yvals else None
-        p0c = np.stack([np.broadcast_to(_concrete(v), batch) for v in pvals], -1) if pvals else np.zeros(0)
-        solver = choose_solver(model, y0c, p0c, float(_concrete(t0)), float(_concrete(t1)))
-    slv_key, solver_name, can_adapt = resolve_solver(solver)
-    fixed = not (adaptive and can_adapt)
-    require_dt0(solver_name, fixed, adaptive, dt0)
-    if event is not None and not isinstance(event, Event):
-        raise TypeError(f"event must be sm.Event(expr, direction=...), got {type(event).__name__}")
-    if model.neural:
-        nets = compile(model, networks=networks).networks
-        net_arrays, net_static = eqx.partition(nets, eqx.is_array)
-    else:
-        nets, net_arrays, net_static = {}, {}, {}
-    adjoint = adjoint if adjoint is not None else DEFAULT_ADJOINT
-    rtol, atol, max_steps = float(rtol), float(atol), int(max_steps)
-    # The time span stays a traced value, so new spans never recompile.
-    key = (slv_key, fixed, rtol, atol, dt0 is None, max_steps, event, adjoint, n_save, batch)
-    if model.neural:
-        key += (jax.tree_util.tree_structure(nets),)
-    runner = artefact(
-        model,
-        "runner",
-        key,
-        lambda: _make_runner(
-            model, slv_key, fixed, rtol, atol, max_steps, event, adjoint, n_save, batch, net_static
-        ),
-    )
-    ys, ev_t, ev_y, result, steps, ts, p = runner(
-        net_arrays, pack(yvals), pack(pvals), pack([t0, t1]), ts_arg, dt0
-    )
-    ys = check_result(result, ys, solver_name, rtol, max_steps)
-    return Trajectory(
-        t=ts,
-        y=ys,
-        p=p,
-        event_time=ev_t,
-        event_state=ev_y,
-        num_steps=steps,
-        networks=dict(nets),
-        model=model,
-        method="numeric",
+    method,
+):
+    """The structure of a call, or ``None`` when the call cannot take the fast path."""
+    if networks is not None or model.neural:
+        return None
+    if not (saveat is None or (type(saveat) is int and saveat > 0)):
+        return None
+    if not (isinstance(t_span, tuple) and len(t_span) == 2 and _plain(t_span[0]) and _plain(t_span[1])):
+        return None
+    if not (dt0 is None or _plain(dt0)) or not (_plain(rtol) and _plain(atol)):
+        return None
+    if not (isinstance(solver, (str, diffrax.AbstractSolver)) and type(max_steps) is int):
+        return None
+    if not (event is None or isinstance(event, Event)) or not (
+        adjoint is None or isinstance(adjoint, diffrax.AbstractAdjoint)
+    ):
+        return None
+    for values in (params, ics):
+        if values is not None and not (type(values) is dict and all(_plain(v) for v in values.values())):
+            return None
+    return (
+        tuple(params) if params else (),
+        tuple(ics) if ics else (),
+        saveat,
+        solver,
+        rtol,
+        atol,
+        event,
+        dt0 is None,
+        max_steps,
+        bool(adaptive),
+        adjoint,
+        method,
     )
 
 
-def _make_runner(model, slv_key, fixed, rtol, atol, max_steps, event, adjoint, n_save, batch, net_static):
-    # The runner is kept in the artefact cache, keyed by the model: it must not hold the model
-    # (a value that references its key would keep the model alive), only what it compiled.
-    program = rhs_program(model)
-    event_prog = compile_exprs(model, [event.expr], title="event").program if event is not None else None
-    rising = event.rising if event is not None else None
-    solver = get_solver(slv_key)
-    controller = diffrax.ConstantStepSize() if fixed else diffrax.PIDController(rtol=rtol, atol=atol)
-    dtype = jnp.result_type(float)
-    states, params = tuple(model.states), tuple(model.params)
-
-    def run(net_arrays, yvals, pvals, scalars, ts, dt0):
-        nets = eqx.combine(net_arrays, net_static)
-        vf = CompiledModel(nets, program, states, params)
-        ev = None
-        if event_prog is not None:
-            ev = TerminalEvent(CompiledFunction(nets, event_prog, states, params), direction=rising)
-        options = SolveOptions(solver, controller, adjoint, max_steps, dt0, ev)
-        y0 = stack_members(yvals, batch, dtype)
-        p = stack_members(pvals, batch, dtype)
-        t0, t1 = (jnp.asarray(s, dtype) for s in scalars)
-        if ts is None:
-            ts = jnp.linspace(t0, t1, n_save, dtype=dtype)
-
-        def one(y0_, p_):
-            return integrate(vf, y0_, ts, p_, options, t0=t0, t1=t1)
-
-        out = jax.vmap(one)(y0, p) if batch else one(y0, p)
-        return (*out, ts, p)
-
-    return jax.jit(run)
+def _given_index(model, params, ics):
+    """Where the values of ``params`` then ``ics`` go in ``[y0..., p..., t0, t1]`` (``None``:
+    a key the binder ignores, so the fast path would not bind the same way)."""
+    ny = len(model.states)
+    index = []
+    for k in params or ():
+        s = model.lookup(k)
+        if s not in model.params:
+            return None
+        index.append(ny + model.params.index(s))
+    for k in ics or ():
+        index.append(model.states.index(model.lookup(k)))
+    index += [ny + len(model.params), ny + len(model.params) + 1]  # t0, t1
+    return np.asarray(index, dtype=np.intp)
 
 
-def _concrete(x):
-    if isinstance(x, jax.core.Tracer):
-        raise ValueError(
-            "solver='auto' inspects the initial point and cannot run under jax transformations; "
-            "pick a solver by name inside jax.grad/jax.vmap."
-        )
-    return np.asarray(x)
+def _fast_call(model, plan, ics, t_span, params, dt0):
+    given = [*(params.values() if params else ()), *(ics.values() if ics else ()), *t_span]
+    if not all(map(math.isfinite, given)):
+        return None  # the general path names the bad value
+    vec = plan.base.copy()
+    vec[plan.index] = given
+    nets: dict = {}
+
+    def execute(runner):
+        return runner(nets, vec, None, None, None, dt0)
+
+    return plan.solve(model, execute, nets)

@@ -87,9 +87,10 @@ class SolverFn(eqx.Module):
         if batch:
             p = jnp.broadcast_to(p, batch + p.shape[-1:])
             y0 = jnp.broadcast_to(y0, batch + y0.shape[-1:])
-            ys, ev_t, ev_y, result, steps = jax.vmap(one)(y0, p)
+            out = jax.vmap(one)(y0, p)
         else:
-            ys, ev_t, ev_y, result, steps = one(y0, p)
+            out = one(y0, p)
+        ys, ev_t, ev_y, result, steps = out.ys, out.event_time, out.event_state, out.result, out.num_steps
         if self.check:
             ys = check_result(result, ys, self.solver_name, self.rtol, self.options.max_steps)
         return Trajectory(
@@ -102,6 +103,8 @@ class SolverFn(eqx.Module):
             networks=dict(self.vf.networks),
             model=model,
             method="numeric",
+            solver=self.solver_name,
+            solver_reason=f"solver={self.solver_name!r} was asked for",
         )
 
     def event_value(self, traj: Trajectory, expr: Any) -> jax.Array:

@@ -51,7 +51,9 @@ def stiffness_index(model: Any, y0: Any, p: Any, t0: float, t1: float) -> float:
         2.0
     """
     y0 = np.asarray(y0, dtype=float).reshape(-1, len(model.states))[0]
-    p = np.asarray(p, dtype=float).reshape(-1, max(len(model.params), 1))[0][: len(model.params)]
+    n_p = len(model.params)
+    # A model without parameters (Robertson's kinetics) has nothing to reshape into rows.
+    p = np.asarray(p, dtype=float).reshape(-1, n_p)[0] if n_p else np.zeros(0)
     if model.neural:
         vf = compile(model)
         jac = np.asarray(jax.jacfwd(lambda y: vf(t0, y, jnp.asarray(p)))(jnp.asarray(y0)))

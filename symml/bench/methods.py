@@ -14,6 +14,8 @@ instance, e.g. ``UdeSindy(steps=300)``, and passing it to `symml.bench.run`):
 * ``ude_sindy``: the problem's universal ODE (known physics + network) trained with
   `symml.train`, its network distilled with `symml.distill` (SINDy), and all
   constants refitted (``Distilled.refit``).
+* ``ude``: the problem's universal ODE trained as for ``ude_sindy`` and scored as it is,
+  network kept (not distilled): what the known physics plus a network gives without symbols.
 * ``neural_ode``: a network for the whole right-hand side (`Problem.neural_model`),
   trained with `symml.train`; no symbols.
 """
@@ -43,6 +45,7 @@ __all__ = [
     "Sindy",
     "Operon",
     "UdeSindy",
+    "UniversalODE",
     "NeuralODE",
     "register_method",
     "methods",
@@ -177,24 +180,35 @@ class Operon(Sindy):
         )
 
 
+def _train_ude(problem, data, seed: int, steps: int, polish: int, clock: _Clock):
+
+    if problem.ude is None:
+        raise BenchError(f"Problem {problem.name!r} defines no universal ODE (ude=...) for this method.")
+    with clock("train"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        phases = dict(optimizer=Adam(steps=steps), polish=LBFGS(steps=polish))
+        return train(problem.ude, data, **phases, seed=seed, verbose=False)
+
+
 @dataclasses.dataclass(frozen=True)
 class UdeSindy:
-    """``ude_sindy``: train the problem's universal ODE, distill its network, refit everything."""
+    """``ude_sindy``: train the problem's universal ODE, distill its network, refit.
+
+    ``refit_known=False`` refits only the constants distillation found and keeps the known
+    physics as declared (as ``symml demo`` does: on few noisy points, refitting both inflates
+    every standard error).
+    """
 
     name: str = "ude_sindy"
     steps: int = 1500
     polish: int = 300
     distill_options: tuple = ()
+    refit_known: bool = True
 
     def __call__(self, problem, data, seed: int) -> Outcome:
 
-        if problem.ude is None:
-            raise BenchError(f"Problem {problem.name!r} defines no universal ODE (ude=...) for ude_sindy.")
         clock = _Clock()
-        with clock("train"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            phases = dict(optimizer=Adam(steps=self.steps), polish=LBFGS(steps=self.polish))
-            trained = train(problem.ude, data, **phases, seed=seed, verbose=False)
+        trained = _train_ude(problem, data, seed, self.steps, self.polish, clock)
         options = dict(self.distill_options)
         if problem.library is not None and "library" not in options:
             options["library"] = problem.library
@@ -206,10 +220,28 @@ class UdeSindy:
         try:
             with clock("refit"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                model = found.refit(data).model
+                if self.refit_known:
+                    model = found.refit(data).model
+                else:
+                    model = found.refit(data, params=list(found.constants), weights="relative").model
         except SymmlError as err:
             model, note = found.model, f"refit failed: {str(err).splitlines()[0]}"
         return Outcome(model, clock.stages, symbolic=True, note=note)
+
+
+@dataclasses.dataclass(frozen=True)
+class UniversalODE:
+    """``ude``: the problem's universal ODE, trained, scored with its network (no distillation)."""
+
+    name: str = "ude"
+    steps: int = 1500
+    polish: int = 300
+
+    def __call__(self, problem, data, seed: int) -> Outcome:
+
+        clock = _Clock()
+        trained = _train_ude(problem, data, seed, self.steps, self.polish, clock)
+        return Outcome(trained.model, clock.stages, symbolic=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,6 +275,7 @@ _BUILTIN: dict[str, Any] = {
     "sindy": Sindy(),
     "operon": Operon(),
     "ude_sindy": UdeSindy(),
+    "ude": UniversalODE(),
     "neural_ode": NeuralODE(),
 }
 _CUSTOM: dict[str, Any] = {}

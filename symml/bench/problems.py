@@ -56,6 +56,8 @@ class Problem:
         degree: polynomial degree of the default library.
         ude: the universal ODE for ``ude_sindy`` (known physics + ``sm.neural`` terms), or None.
         description: one line for the report.
+        random_ics: ``(low, high)``: each seed draws the training initial values uniformly from
+            this box (`for_seed`) instead of using ``ics``; None keeps ``ics`` for every seed.
     """
 
     name: str
@@ -70,6 +72,20 @@ class Problem:
     degree: int = 3
     ude: Model | None = None
     description: str = ""
+    random_ics: tuple[float, float] | None = None
+
+    def for_seed(self, seed: int) -> Problem:
+        """The problem as run with ``seed``: itself, or with initial values drawn for that seed.
+
+        The draw uses its own stream of the seed (not the noise's), so it is the same on any
+        worker and independent of the noise level.
+        """
+        if self.random_ics is None:
+            return self
+        low, high = self.random_ics
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x1C5]))
+        drawn = {k: float(v) for k, v in zip(self.ics, rng.uniform(low, high, size=len(self.ics)))}
+        return dataclasses.replace(self, ics=drawn, random_ics=None)
 
     @property
     def times(self) -> np.ndarray:
@@ -126,6 +142,7 @@ def make_problem(
     degree: int = 3,
     ude: Model | None = None,
     description: str = "",
+    random_ics: tuple[float, float] | None = None,
 ) -> Problem:
     """Build a `Problem` (see its attributes); values are checked and keyed by name.
 
@@ -159,6 +176,16 @@ def make_problem(
         raise BenchError(f"samples must be at least 5, got {samples!r}.")
     if ude is not None and not (isinstance(ude, Model) and ude.neural):
         raise BenchError(f"ude of problem {name!r} must be a Model with sm.neural terms.")
+    box = None
+    if random_ics is not None:
+        try:
+            box = (float(random_ics[0]), float(random_ics[1]))
+        except (TypeError, ValueError, IndexError):
+            box = None
+        if box is None or len(random_ics) != 2 or not (np.isfinite(box).all() and box[1] > box[0]):
+            raise BenchError(
+                f"random_ics must be a box (low, high) with finite low < high; got {random_ics!r}."
+            )
     return Problem(
         name=name,
         model=model,
@@ -172,6 +199,7 @@ def make_problem(
         degree=int(degree),
         ude=ude,
         description=description,
+        random_ics=box,
     )
 
 
@@ -316,6 +344,24 @@ def _lorenz() -> Problem:
     )
 
 
+def _lotka_volterra_sparse() -> Problem:
+    # the universal ODE of the README and `symml demo` (docs/problems.md §3): 21 points on [0, 5]
+    lv = _lotka_volterra()
+    u, v = lv.model.states
+    return make_problem(
+        "lotka_volterra_sparse",
+        lv.model,
+        train=(0, 5),
+        extrapolate=(5, 20),
+        new_ics={u: 1.0, v: 2.0},
+        samples=21,
+        degree=4,
+        ude=lv.ude,
+        random_ics=(0.5, 5.0),
+        description="the README universal ODE: 21 points on [0, 5], initial values from [0.5, 5]^2 per seed",
+    )
+
+
 _BUILTIN: dict[str, Callable[[], Problem]] = {
     "lotka_volterra": _lotka_volterra,
     "pendulum": _pendulum,
@@ -324,6 +370,7 @@ _BUILTIN: dict[str, Callable[[], Problem]] = {
     "duffing": _duffing,
     "van_der_pol": _van_der_pol,
     "lorenz": _lorenz,
+    "lotka_volterra_sparse": _lotka_volterra_sparse,
 }
 _CUSTOM: dict[str, Problem] = {}
 _CACHE: dict[str, Problem] = {}

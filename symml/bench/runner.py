@@ -9,11 +9,12 @@ plus software versions) and ``report.md`` are rewritten at the end.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
+import dataclasses
+import json
 import math
-import multiprocessing
 import os
 import pickle
+import sys
 import time
 import traceback
 import warnings
@@ -29,13 +30,15 @@ if TYPE_CHECKING:
 
 from .._data._dataset import Dataset
 from .._declare._model import Model
-from .._serialize import decode_model, encode_model
+from .._serialize import from_json_dict, to_json_dict
 from ..distill.base import round_floats
+from ..errors import SymmlError
 from . import metrics
+from .executors import InProcess, check_scheduler, make_executor
 from .methods import Outcome, get_method, method_name
 from .problems import _BUILTIN, BenchError, Problem, get_problem, is_builtin, parameter_count
 from .report import write_outputs
-from .results import COLUMNS, STAGES, append_row, read_rows, versions
+from .results import COLUMNS, STAGES, append_row, check_writable, read_rows, repair, versions
 
 __all__ = ["COLUMNS", "STAGES", "run", "run_one", "versions", "BenchWarning"]
 
@@ -86,6 +89,7 @@ def run_one(problem: Problem, method: Any, noise: float, seed: int) -> tuple[dic
     preds: dict[str, Any] = {}
     t_start = time.perf_counter()
     try:
+        problem = problem.for_seed(int(seed))
         t0 = time.perf_counter()
         data = Dataset.from_model(
             problem.model, ics=dict(problem.ics), ts=problem.times, noise=float(noise), seed=int(seed),
@@ -134,36 +138,76 @@ def _save_predictions(out: Path, row: dict, preds: dict) -> None:
     if not preds:
         return
     folder = out / "predictions"
-    folder.mkdir(parents=True, exist_ok=True)
     arrays = {k: v for k, v in preds.items() if v is not None}
     name = f"{row['problem']}__{row['method']}__{row['noise']:g}__{row['seed']}.npz"
-    np.savez_compressed(folder / name, **arrays)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(folder / name, **arrays)
+    except OSError as err:
+        raise BenchError(
+            f"Cannot write {folder / name}: {err.strerror or err}. The rows in results.csv are kept; "
+            "free space and run the same command again to resume."
+        ) from None
 
 
 def _work(task: tuple) -> tuple[dict, dict]:
-    """Worker entry point (module level so that spawned processes can import it)."""
+    """Worker entry point (module level so that spawned processes and Dask workers import it)."""
     problem, method, noise, seed = task
     if isinstance(problem, str):
         problem = get_problem(problem)
     elif isinstance(problem, dict):
-        problem = _decode_problem(problem)
+        problem = _decoded(problem)
     return run_one(problem, method, noise, seed)
 
 
-def _encode_problem(p: Problem) -> dict:
+# Problems a worker process has rebuilt from their encoding, by name: the next run of the same
+# problem gets the same Model object, so the compiled solves cached on it (the one cache,
+# `artefact`) are reused instead of compiled again for every run. A few entries: one per problem.
+_DECODED: dict[str, tuple[dict, Problem]] = {}
 
-    d = {f.name: getattr(p, f.name) for f in p.__dataclass_fields__.values()}
-    d["model"] = encode_model(p.model)
-    d["ude"] = None if p.ude is None else encode_model(p.ude)
+
+def _decoded(d: dict) -> Problem:
+    hit = _DECODED.get(d["name"])
+    try:
+        same = hit is not None and bool(hit[0] == d)
+    except Exception:  # a library object whose == is not a plain bool: rebuild, to be safe
+        same = False
+    if same and hit is not None:
+        return hit[1]
+    problem = decode_problem(d)
+    if len(_DECODED) >= 16:
+        _DECODED.pop(next(iter(_DECODED)))
+    _DECODED[d["name"]] = (d, problem)
+    return problem
+
+
+def encode_problem(p: Problem) -> dict:
+    """``p`` as a dict whose models are their JSON text (the `symml.save` format).
+
+    A `symml.Model` is not picklable; its JSON encoding is, and it is rebuilt on the worker
+    from a whitelist of nodes, never executed.
+    """
+
+    d = {f.name: getattr(p, f.name) for f in dataclasses.fields(p)}
+    d["model"] = json.dumps(to_json_dict(p.model))
+    d["ude"] = None if p.ude is None else json.dumps(to_json_dict(p.ude))
     d["ics"], d["new_ics"] = dict(p.ics), dict(p.new_ics)
     return d
 
 
-def _decode_problem(d: dict) -> Problem:
+def _encoded_or_none(p: Problem) -> dict | None:
+    try:
+        return encode_problem(p)
+    except (SymmlError, TypeError):  # e.g. a function outside the save whitelist: run as is
+        return None
+
+
+def decode_problem(d: dict) -> Problem:
+    """The `Problem` that `encode_problem` wrote."""
 
     d = dict(d)
-    d["model"] = decode_model(d["model"])
-    d["ude"] = None if d["ude"] is None else decode_model(d["ude"])
+    d["model"] = from_json_dict(json.loads(d["model"]))
+    d["ude"] = None if d["ude"] is None else from_json_dict(json.loads(d["ude"]))
     return Problem(**d)
 
 
@@ -223,10 +267,16 @@ def run(
     *,
     out: str | os.PathLike = "symml-bench",
     jobs: int | None = None,
+    scheduler: Any = None,
+    retries: int = 2,
     report: bool = True,
     verbose: bool = True,
 ) -> pd.DataFrame:
     """Run the benchmark grid and write ``results.csv``, ``results.json`` and ``report.md``.
+
+    Rows are appended to ``results.csv`` (one fsync'ed write each) as runs finish, wherever
+    they ran; rows already there are not run again, and a torn last row left by a killed run is
+    cut off and run again. Ctrl-C stops within seconds and keeps the finished rows.
 
     Args:
         problems: names (see `symml.bench.problems`) or `Problem` objects;
@@ -237,7 +287,14 @@ def run(
         noise: relative noise levels (0.05 = 5 % of each state's mean magnitude).
         seeds: a count (``3`` = seeds 0, 1, 2) or a list of seeds.
         out: output folder (created). Rows already in ``out/results.csv`` are not run again.
-        jobs: worker processes (default: CPU count; 1 runs everything in this process).
+        jobs: worker processes (default: CPU count; 1 runs everything in this process); with
+            ``scheduler="local"`` the number of Dask workers.
+        scheduler: None (this process or a local process pool; Dask is not needed), ``"local"``
+            (an embedded Dask cluster), the address of a running Dask scheduler
+            (``"tcp://host:8786"``) or a ``dask.distributed.Client``. Dask's transport is
+            pickle-based: use only a cluster you trust.
+        retries: with Dask, how many times a task that raised is run again (a task whose
+            worker died is always re-run elsewhere by the scheduler).
         report: write ``report.md`` and its figures.
         verbose: show a progress bar.
 
@@ -245,8 +302,9 @@ def run(
         A pandas DataFrame with every row of ``results.csv`` (earlier runs included).
 
     Raises:
-        BenchError: no problem or no method, an unknown name, bad noise levels or seeds, or
-            ``jobs < 1``.
+        BenchError: no problem or no method, an unknown name, bad noise levels or seeds,
+            ``jobs < 1``, a bad ``scheduler`` (or Dask not installed), an output folder that
+            cannot be written (checked before any run), or runs lost to dying workers.
     """
 
     plist = [get_problem(p) for p in (problems if problems is not None else _default_problems())]
@@ -257,21 +315,43 @@ def run(
     jobs = (os.cpu_count() or 1) if jobs is None else int(jobs)
     if jobs < 1:
         raise BenchError(f"jobs must be at least 1; got {jobs}.")
+    if isinstance(retries, bool) or not isinstance(retries, (int, np.integer)) or retries < 0:
+        raise BenchError(f"retries must be an integer >= 0; got {retries!r}.")
+    check_scheduler(scheduler)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out)  # before any work: a read-only or full folder fails now, not after hours
     csv_path = out / "results.csv"
+    torn = repair(csv_path)
+    if torn:
+        warnings.warn(
+            f"{csv_path} ended in a torn row ({torn} bytes, an interrupted write); it was cut off and "
+            "that run is done again.",
+            BenchWarning,
+            stacklevel=2,
+        )
     done = {_key(r["problem"], r["method"], r["noise"], r["seed"]) for r in read_rows(csv_path)}
-    todo = [
-        (p, m, n, s)
-        for p in plist
-        for m in mlist
-        for n in levels
-        for s in seed_list
-        if _key(p.name, method_name(m), n, s) not in done
-    ]
-    if jobs > 1 and len(todo) > 1:
-        tasks = [(p.name if is_builtin(p.name) else _encode_problem(p), m, n, s) for p, m, n, s in todo]
-        if not all(_picklable(t) for t in tasks):
+    todo = []
+    for p in plist:
+        for m in mlist:
+            for n in levels:
+                for s in seed_list:
+                    k = _key(p.name, method_name(m), n, s)
+                    if k not in done:
+                        done.add(k)  # a grid that names a run twice runs it once
+                        todo.append((p, m, n, s))
+    # Every executor, this process included, runs a user problem rebuilt from its JSON encoding:
+    # the rebuilt Model can order its terms differently from the original, and a different order
+    # changes the last bits of a solve, so the numbers only match across executors this way.
+    encoded = {id(p): p.name if is_builtin(p.name) else _encoded_or_none(p) for p in plist}
+    tasks: list[tuple] = [(encoded[id(p)] or p, m, n, s) for p, m, n, s in todo]
+    if scheduler is not None and any(encoded[id(p)] is None for p in plist):
+        bad = [p.name for p in plist if encoded[id(p)] is None]
+        raise BenchError(
+            f"problems {bad} cannot be encoded as JSON (sm.save) to travel to Dask workers; leave "
+            "scheduler unset to run them locally."
+        )
+    if scheduler is not None or (jobs > 1 and len(todo) > 1):
+        if scheduler is None and not all(_picklable(t) for t in tasks):
             warnings.warn(
                 "Some methods or problems cannot be sent to worker processes (e.g. a lambda); running "
                 "in this process (jobs=1). Define them at module level to use --jobs.",
@@ -281,32 +361,37 @@ def run(
             jobs = 1
     from tqdm.auto import tqdm
 
+    executor = make_executor(scheduler, jobs, int(retries), len(todo)) if todo else InProcess()
     bar = tqdm(total=len(todo), desc="symml bench", unit="run", disable=not verbose or not todo)
+    written: set[tuple] = set()
     try:
-        if jobs == 1 or len(todo) <= 1:
-            for p, m, n, s in todo:
-                bar.set_postfix_str(f"{p.name}/{method_name(m)}/noise={n:g}/seed={s}")
-                row, preds = run_one(p, m, n, s)
-                append_row(csv_path, row)
-                _save_predictions(out, row, preds)
-                bar.update(1)
-        else:
-            ctx = multiprocessing.get_context("spawn")  # JAX is not fork-safe
-            with cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
-                futures = [pool.submit(_work, t) for t in tasks]
-                for fut in cf.as_completed(futures):
-                    row, preds = fut.result()
-                    append_row(csv_path, row)
-                    _save_predictions(out, row, preds)
-                    bar.update(1)
+        for _, (row, preds) in executor.map(_work, tasks):
+            k = _key(row["problem"], row["method"], row["noise"], row["seed"])
+            if k in written:  # never write a run twice, whatever the executor hands back
+                continue
+            append_row(csv_path, row)
+            written.add(k)
+            _save_predictions(out, row, preds)
+            bar.set_postfix_str(f"{row['problem']}/{row['method']}/noise={row['noise']:g}/seed={row['seed']}")
+            bar.update(1)
+    except KeyboardInterrupt:
+        bar.close()
+        print(
+            f"symml bench: interrupted; {len(written)} finished runs of this call are kept in {csv_path} "
+            "(run the same command again to resume)",
+            file=sys.stderr,
+        )
+        raise
     finally:
         bar.close()
+        executor.close()
     return write_outputs(out, report=report)
 
 
 def _default_problems() -> tuple[str, ...]:
 
-    return tuple(_BUILTIN)
+    # the fixed-initial-value problems; lotka_volterra_sparse is the ude-robustness preset's
+    return tuple(p for p in _BUILTIN if p != "lotka_volterra_sparse")
 
 
 _DEFAULT_METHODS = ("true_form", "sindy", "ude_sindy", "neural_ode")

@@ -4,7 +4,7 @@
     symml show MODEL
     symml simulate MODEL --t1 10 --ics theta=1.0 --params g=9.81 --plot out.png --csv out.csv
     symml discover DATA.csv [--time t] [--backend sindy|operon] [--out model.json]
-    symml bench [--quick|--full] [--out DIR] [--jobs N]
+    symml bench [--quick|--full|--preset NAME] [--out DIR] [--jobs N] [--scheduler ADDRESS]
 
 MODEL is a zoo name (``symml show --list``), ``path/to/file.py:function`` (a function
 returning a Model) or a ``.json`` file written by ``sm.save``.
@@ -19,9 +19,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-
-class CliError(Exception):
-    """A user-facing command-line error: printed as one line, exit code 2."""
+from ._bench import add_bench_parser
+from ._paths import CliError, check_output_dir, check_output_file, finite_float
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,8 +37,15 @@ def load_model(spec: str, options: Sequence[str] = ()):
     if spec.endswith(".json"):
         if not os.path.exists(spec):
             raise CliError(f"no such file: {spec}")
+        from .._declare._model import Model
+
         obj = load(spec)
-        return getattr(obj, "model", obj)
+        model = getattr(obj, "model", obj)
+        if not isinstance(model, Model):
+            raise CliError(
+                f"{spec} holds a {type(obj).__name__}, not a model; give a file saved from a Model."
+            )
+        return model
     if ":" in spec and spec.split(":", 1)[0].endswith(".py"):
         path, func = spec.split(":", 1)
         if not os.path.exists(path):
@@ -119,6 +125,11 @@ def _name(model, k) -> str:
 def cmd_simulate(args) -> int:
     from .._solve._simulate import Event, simulate
 
+    for path, flag in ((args.csv, "--csv"), (args.plot, "--plot")):
+        if path:
+            check_output_file(path, flag)
+    if args.n < 1:
+        raise CliError(f"--n must be at least 1, got {args.n}")
     model = load_model(args.model, args.option)
     ics = _parse_pairs(args.ics, "--ics")
     params = _parse_pairs(args.params, "--params")
@@ -163,17 +174,20 @@ def cmd_simulate(args) -> int:
 def cmd_demo(args) -> int:
     from ._demo import run_demo
 
+    check_output_dir(args.out, "--out")
     return run_demo(backend=args.backend, seed=args.seed, out=args.out, quick=args.quick)
 
 
 def cmd_discover(args) -> int:
     from ._discover import discover_cli
 
+    if args.out:
+        check_output_file(args.out, "--out")
     return discover_cli(args)
 
 
 def cmd_bench(args) -> int:
-    from ..bench.cli import bench_cli
+    from ._bench import bench_cli
 
     return bench_cli(args)
 
@@ -199,15 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("simulate", help="solve a model and write CSV / a plot")
     m.add_argument("model", help="zoo name, file.py:function or model.json")
-    m.add_argument("--t0", type=float, default=0.0)
-    m.add_argument("--t1", type=float, default=10.0)
+    m.add_argument("--t0", type=finite_float, default=0.0)
+    m.add_argument("--t1", type=finite_float, default=10.0)
     m.add_argument("--n", type=int, default=200, help="number of samples")
     m.add_argument("--ics", action="append", default=[], help="initial values, e.g. theta=1.0,theta_t=0")
     m.add_argument("--params", action="append", default=[], help="parameter values, e.g. g=9.81")
     m.add_argument("--option", action="append", default=[], help="model option, e.g. drag=newton")
     m.add_argument("--solver", default="tsit5")
-    m.add_argument("--rtol", type=float, default=1e-7)
-    m.add_argument("--atol", type=float, default=1e-9)
+    m.add_argument("--rtol", type=finite_float, default=1e-7)
+    m.add_argument("--atol", type=finite_float, default=1e-9)
     m.add_argument("--event", help="terminal event STATE[:up|down], e.g. y:down")
     m.add_argument("--plot", help="write a PNG plot here")
     m.add_argument("--csv", help="write the trajectory as CSV here")
@@ -230,17 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="save the discovered model (JSON) here")
     c.set_defaults(func=cmd_discover)
 
-    b = sub.add_parser("bench", help="symbolic vs neural fits on reference problems, with a report")
-    g = b.add_mutually_exclusive_group()
-    g.add_argument("--quick", action="store_true", help="small preset (a few minutes)")
-    g.add_argument("--full", action="store_true", help="every problem, method, noise level and seed")
-    b.add_argument("--problems", help="comma-separated problem names")
-    b.add_argument("--methods", help="comma-separated method names")
-    b.add_argument("--noise", help="comma-separated noise levels, e.g. 0,0.01,0.05")
-    b.add_argument("--seeds", help="comma-separated seeds or a count, e.g. 0,1,2 or 3")
-    b.add_argument("--out", default="symml-bench", help="output folder")
-    b.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPU count)")
-    b.set_defaults(func=cmd_bench)
+    add_bench_parser(sub).set_defaults(func=cmd_bench)  # its options: cli/_bench.py
     return p
 
 
@@ -257,10 +261,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as err:
         print(f"symml: error: {err}", file=sys.stderr)
         return 2
-    except (SymmlError, ValueError, KeyError, TypeError) as err:
+    except (SymmlError, ValueError, KeyError, TypeError, OSError, RecursionError) as err:
+        # One line and exit code 2 for what the user can fix (bad values, unreadable or
+        # unwritable files, a full disk); SYMML_DEBUG=1 shows the traceback instead.
         if os.environ.get("SYMML_DEBUG"):
             raise
-        msg = str(err).strip().replace("\n", " ")
+        msg = str(err).strip().replace("\n", " ")[:2000] or type(err).__name__
+        if isinstance(err, RecursionError):
+            msg = "the input is nested too deeply to process"
         print(f"symml: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -23,13 +23,14 @@ import dataclasses
 import inspect
 import itertools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
 from .._compile._codegen import build_program
+from .._compile._program import Program
 from .._data import key_name
 from ..errors import DataError, SymmlError, suggest
 
@@ -303,7 +304,7 @@ def evaluate(terms: Sequence[sp.Expr], inputs: Sequence[sp.Expr], X: Any, check:
     if not terms:
         return np.zeros((n, 0))
     _check_terms(terms, inputs)
-    prog = build_program(terms, inputs, (), "library")
+    prog = cast(Program, build_program(terms, inputs, (), "library"))
     cols = prog.run(jnp.asarray(0.0), jnp.asarray(X.T), jnp.zeros(0), {})
     out = np.column_stack([np.broadcast_to(np.asarray(c, dtype=float), (n,)) for c in cols])
     bad = ~np.isfinite(out)

@@ -1,0 +1,186 @@
+"""The compiled runner behind `symml.simulate`, and the Trajectory it fills in.
+
+A runner is one ``jax.jit`` function per (model, solver, tolerances, event, adjoint, save
+count, stiffness detection), kept in the artefact cache (kind ``"runner"``). Everything that
+depends on the configuration is fixed inside; initial values, parameters, the time span, save
+times and ``dt0`` are its arguments, so new values never recompile. Two argument layouts:
+
+* ``run(nets, vec, None, None, ts, dt0)``: ``vec = [y0..., p..., t0, t1]``, one host array, the
+  layout of a single solve with plain numbers: one transfer to the device.
+* ``run(nets, y0, p, span, ts, dt0)``: ``y0`` is ``batch + (n_states,)``, ``p`` is
+  ``batch + (n_params,)`` (ensembles, traced values under ``jax.grad``).
+
+It returns ``(ys, event_time, event_state, num_steps, ts, p, status)`` with ``status`` =
+``batch + (2,)``: diffrax's result code and the stiffness time (``inf``: not stiff, or not
+detected), so that one read from the device tells the caller whether the solve succeeded and
+whether to switch solvers.
+
+>>> import numpy as np, symml as sm
+>>> lv = sm.zoo.lotka_volterra()
+>>> run = make_runner(lv, "tsit5", False, 1e-7, 1e-9, 4096, None, None, 3, {}, False)
+>>> vec = np.array([1.0, 1.0, 1.3, 0.9, 1.8, 0.8, 0.0, 1.0])  # y0, p, t0, t1
+>>> ys, _, _, steps, ts, p, status = run({}, vec, None, None, None, None)
+>>> ys.shape, ts.tolist(), status.tolist()
+((3, 2), [0.0, 0.5, 1.0], [0.0, inf])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .._compile._codegen import CompiledFunction, CompiledModel, compile_exprs, rhs_program
+from .._trajectory import Trajectory
+from ._core import integrate
+from ._options import DEFAULT_ADJOINT, SolveOptions, TerminalEvent, get_solver
+
+__all__ = ["make_runner", "new_trajectory"]
+
+
+def make_runner(
+    model: Any,
+    slv_key: Any,
+    fixed: bool,
+    rtol: float,
+    atol: float,
+    max_steps: int,
+    event: Any,
+    adjoint: Any,
+    n_save: int | None,
+    net_static: Any,
+    detect: bool,
+):
+    """The jitted runner of ``model`` for this configuration (see the module docstring).
+
+    The runner lives in the artefact cache under the model, so it must not hold the model (a
+    value that references its key would keep the model alive): it closes over what it compiled.
+    """
+    program = rhs_program(model)
+    event_prog = compile_exprs(model, [event.expr], title="event").program if event is not None else None
+    rising = event.rising if event is not None else None
+    solver = get_solver(slv_key)
+    controller = diffrax.ConstantStepSize() if fixed else diffrax.PIDController(rtol=rtol, atol=atol)
+    adjoint = adjoint if adjoint is not None else DEFAULT_ADJOINT
+    dtype = jnp.result_type(float)
+    states, params = tuple(model.states), tuple(model.params)
+    ny, npar = len(states), len(params)
+    # Explicit adaptive solvers only: fixed steps (and the symplectic solvers, which read the
+    # vector field's program) keep t, and implicit solvers converge their Newton iterations on
+    # the stage derivatives, which the rescaling multiplies (Kvaerno5 on Van der Pol mu = 1000
+    # took 9458 steps instead of 3469).
+    rescale = RESCALE and not fixed and isinstance(slv_key, str) and slv_key in _RESCALED
+
+    def run(net_arrays, y0, p, span, ts, dt0):
+        nets = eqx.combine(net_arrays, net_static)
+        if p is None:  # the packed layout of one solve: [y0..., p..., t0, t1]
+            vec = jnp.asarray(y0, dtype)
+            y0, p, span = vec[:ny], vec[ny : ny + npar], vec[ny + npar :]
+        else:
+            y0, p, span = (jnp.asarray(a, dtype) for a in (y0, p, span))
+        t0, t1 = span[0], span[1]
+        if ts is None:
+            ts = jnp.linspace(t0, t1, int(n_save or 1), dtype=dtype)
+        vf = CompiledModel(nets, program, states, params)
+        cond = CompiledFunction(nets, event_prog, states, params) if event_prog is not None else None
+        if rescale:
+            # Solve in tau = (t - t0) / (t1 - t0) over the constant span [0, 1]: diffrax with a
+            # traced span costs about 18 % more per step (measured on the Brusselator) than
+            # with constants, and the span must stay traced so that new spans never recompile.
+            # The controller sees the same steps, scaled; results agree to rounding.
+            length = jnp.where(t1 == t0, jnp.ones_like(t1), t1 - t0)
+            vf = Rescaled(vf, t0, length)
+            cond = Rescaled(cond, t0, length, scale_output=False) if cond is not None else None
+            tau = (ts - t0) / length
+            a, b = jnp.zeros((), dtype), jnp.ones((), dtype)
+            dt0 = None if dt0 is None else dt0 / length
+        else:
+            length, tau, a, b = None, ts, t0, t1
+        ev = TerminalEvent(cond, direction=rising) if cond is not None else None
+        options = SolveOptions(solver, controller, adjoint, max_steps, dt0, ev, detect)
+
+        def one(y0_, p_):
+            return integrate(vf, y0_, tau, p_, options, t0=a, t1=b)
+
+        out = jax.vmap(one)(y0, p) if y0.ndim > 1 else one(y0, p)
+        stiff = out.stiff_time if out.stiff_time is not None else jnp.full(out.result.shape, jnp.inf, dtype)
+        ev_t = out.event_time
+        if length is not None:
+            stiff = t0 + stiff * length
+            ev_t = None if ev_t is None else t0 + ev_t * length
+        status = jnp.stack([out.result.astype(dtype), stiff.astype(dtype)], -1)
+        return out.ys, ev_t, out.event_state, out.num_steps, ts, p, status
+
+    return jax.jit(run)
+
+
+#: Solve with explicit adaptive solvers in normalised time (see `make_runner`).
+RESCALE = True
+_RESCALED = ("tsit5", "dopri5", "dopri8", "bosh3")
+
+
+class Rescaled(eqx.Module):
+    """``f`` in the time ``tau = (t - t0) / length``: ``length * f(t0 + tau * length, y, p)``."""
+
+    fn: Any
+    t0: Any
+    length: Any
+    scale_output: bool = eqx.field(static=True, default=True)
+
+    def __call__(self, tau, y, p):
+        out = self.fn(self.t0 + tau * self.length, y, p)
+        return self.length * out if self.scale_output else out
+
+
+def new_trajectory(
+    t: Any,
+    y: Any,
+    p: Any,
+    event_time: Any,
+    event_state: Any,
+    num_steps: Any,
+    networks: dict,
+    model: Any,
+    solver: str | None,
+    solver_reason: str | None,
+) -> Trajectory:
+    """A numeric `Trajectory`, built without equinox's checked ``__init__``.
+
+    ``Trajectory(...)`` costs about 60 µs (equinox walks every field looking for misplaced
+    arrays and runs its init checks): a third of a small solve. The fields here come from the
+    runner, so they are known to be right; this sets them as equinox's own unflatten does.
+    """
+    given = {
+        "t": t,
+        "y": y,
+        "p": p,
+        "event_time": event_time,
+        "event_state": event_state,
+        "num_steps": num_steps,
+        "networks": networks,
+        "model": model,
+        "method": "numeric",
+        "solver": solver,
+        "solver_reason": solver_reason,
+    }
+    traj = object.__new__(Trajectory)
+    for name, default, factory in _FIELDS:
+        value = given[name] if name in given else (factory() if factory is not None else default)
+        object.__setattr__(traj, name, value)
+    return traj
+
+
+# (name, default, default_factory) of every Trajectory field, read once: a field added there
+# later gets its default here.
+_FIELDS = tuple(
+    (
+        f.name,
+        None if f.default is dataclasses.MISSING else f.default,
+        None if f.default_factory is dataclasses.MISSING else f.default_factory,
+    )
+    for f in dataclasses.fields(Trajectory)
+)

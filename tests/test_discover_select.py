@@ -1,0 +1,134 @@
+"""sm.discover's structure selection through the solver (issue 11's "what goes wrong" cases)."""
+
+import warnings
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symml as sm
+from symml._discover import DiscoveryError
+from symml._discover._candidates import best_supports
+from symml._discover._discover import discover_system
+from symml._discover._errors import DiscoveryWarning
+from symml._discover._select import SolverSelection, encode_terms, select
+from symml._discover._validated import dependent_columns
+
+t = sm.t
+TS = np.linspace(0, 10, 150)  # the issue's protocol: 150 samples on [0, 10]
+
+
+def _data(model, noise, ics=None, ts=TS, seed=0, **kw):
+    return sm.Dataset.from_model(
+        model, ics=ics, ts=ts, noise=noise, noise_kind="proportional", seed=seed, **kw
+    )
+
+
+@pytest.fixture(scope="module")
+def growth():
+    (x,) = sm.states("x")
+    (a,) = sm.parameters("a")
+    return sm.Model([sp.Eq(x.diff(t), a * x)], defaults={a: 0.23, x: 1.0}), x
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+def test_exponential_growth_gives_one_term(growth, noise):
+    """x' = 0.23 x: along one exponential x, x² and x³ are nearly proportional, and the
+    thresholded path used to offer {}, {x²}, {x², x³}, ... but never {x}."""
+    model, x = growth
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DiscoveryWarning)
+        found = discover_system(_data(model, noise), select="solver")
+    (res,) = found.results.values()
+    assert list(res.coefficients) == [x]
+    assert abs(float(res.coefficients[x]) - 0.23) < (1e-6 if noise == 0 else 0.01)
+    assert res.selection == "solver-bic"
+    assert min(found.validation["r2"]) > 0.95
+    assert "integrated from each trajectory" in found.report()
+
+
+def test_best_supports_contain_every_size():
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-1, 1, (80, 3))
+    F = np.column_stack([X, X**2])
+    y = 2 * X[:, 0] - X[:, 1] * 0 + 0.5 * X[:, 2] ** 2 + 0.01 * rng.standard_normal(80)
+    cands = best_supports(F, y, n_eff=80.0)
+    assert [len(c.support) for c in cands] == list(range(7))
+    assert cands[2].support == (0, 5)
+    best = min(cands, key=lambda c: c.criterion)
+    assert best.support == (0, 5) and best.t_min > 10
+
+
+def test_dependent_columns_of_a_conserved_sum():
+    rng = np.random.default_rng(0)
+    S = rng.uniform(0.2, 0.5, 50)
+    I = rng.uniform(0.1, 0.3, 50)
+    R = 1 - S - I
+    assert dependent_columns(np.column_stack([np.ones(50), S, I, R, S * I])) == [3]
+
+
+@pytest.mark.slow
+def test_conserved_sum_warns_and_is_reported():
+    """SIR with S + I + R = 1: 1, S, I, R are linearly dependent on every sample."""
+    S, I, R = sm.states("S I R")
+    b, g = sm.parameters("beta gamma")
+    model = sm.Model(
+        [sp.Eq(S.diff(t), -b * S * I), sp.Eq(I.diff(t), b * S * I - g * I), sp.Eq(R.diff(t), g * I)],
+        defaults={b: 1.5, g: 0.4, S: 0.95, I: 0.05, R: 0.0},
+    )
+    with pytest.warns(DiscoveryWarning, match="rank deficient"):
+        found = discover_system(_data(model, 0.0), degree=2, select="solver")
+    assert "conservation law" in found.report() and "dropped" in found.report()
+    assert max(len(r.coefficients) for r in found.results.values()) <= 3
+    assert min(found.validation["r2"]) > 0.99
+
+
+def test_a_blown_up_candidate_is_never_chosen(growth):
+    """The regression's favourite (here a made-up x' = 3 x², which blows up before t = 1)
+    loses to any candidate that integrates."""
+    model, x = growth
+    data = _data(model, 0.0)
+    terms = [x, x**2]
+    sel = SolverSelection(data, [x], {x: 1}, {x: "x"}, [x], terms)
+    from symml._discover._candidates import Support
+
+    boom = Support((1,), np.array([0.0, 3.0]), 0.0, -1e9, 1e9)
+    right = Support((0,), np.array([0.23, 0.0]), 1.0, 0.0, 1e9)
+    best, done = select(sel, [[boom, right]])
+    assert best.choice == (1,) and best.ok
+    assert not done[(0,)].ok and done[(0,)].criterion == np.inf
+
+
+def test_encode_terms():
+    x, v = sp.symbols("x v")
+    E, S, C = encode_terms([sp.S.One, x**2 * v, sp.sin(x), sp.cos(v) ** 2 * x], [x, v])
+    assert E.tolist() == [[0, 0], [2, 1], [0, 0], [1, 0]]
+    assert S.tolist() == [[0, 0], [0, 0], [1, 0], [0, 0]] and C[3].tolist() == [0, 2]
+    assert encode_terms([sp.exp(x)], [x, v]) is None
+
+
+def test_pure_noise_warns():
+    rng = np.random.default_rng(0)
+    data = sm.Dataset(t=TS, y={"x": 1.0 + 0.1 * rng.standard_normal(TS.size)})
+    with pytest.warns(DiscoveryWarning, match="empty|noise"):
+        found = discover_system(data, select="solver")
+    assert "empty" in found.report() or "noise" in found.report()
+
+
+def test_select_option_error(growth):
+    model, _ = growth
+    with pytest.raises(DiscoveryError, match="select must be 'solver' or 'backend'"):
+        discover_system(_data(model, 0.0), select="best")
+
+
+@pytest.mark.slow
+def test_large_amplitude_pendulum_gives_sin():
+    """x'' = -(g/l) sin x at 2 rad, from angles and velocities: the default library offers
+    sin x and cos x beside the polynomials, and the solver prefers sin x to x - c x³."""
+    model = sm.zoo.pendulum()
+    theta, omega = model.states
+    data = _data(model, 0.01, ics={theta: 2.0, omega: 0.0})
+    found = discover_system(data, select="solver")
+    (res,) = found.results.values()
+    assert list(res.coefficients) == [sp.sin(theta)]
+    assert abs(float(res.coefficients[sp.sin(theta)]) + 9.81) < 0.1

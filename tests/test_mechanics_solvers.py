@@ -1,0 +1,131 @@
+"""Symplectic solvers: order of convergence, long-run invariants (Kepler), gradients, errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import sympy as sp
+
+import symml as sm
+
+t = sm.t
+
+
+@pytest.fixture(scope="module")
+def pendulum_h():
+    q, p = sm.states("q p")
+    (w2,) = sm.parameters("w2", positive=True)
+    return sm.hamiltonian(p**2 / 2 - w2 * sp.cos(q), [q], [p], defaults={w2: 1.0, q: 1.2, p: 0.0})
+
+
+@pytest.fixture(scope="module")
+def kepler():
+    return sm.zoo.kepler_hamiltonian(0.5)
+
+
+def _order(model, solver, dts, T, ref):
+    errors = []
+    for dt in dts:
+        traj = sm.simulate(model, t_span=(0, T), saveat=jnp.array([T]), solver=solver, dt0=dt)
+        errors.append(float(np.max(np.abs(np.asarray(traj.y[-1]) - ref))))
+    slope = np.polyfit(np.log(dts), np.log(errors), 1)[0]
+    return slope, errors
+
+
+@pytest.mark.parametrize(
+    ("solver", "order", "dts"), [("leapfrog", 2, (0.1, 0.05, 0.025)), ("yoshida4", 4, (0.2, 0.1, 0.05))]
+)
+def test_convergence_order_by_regression(pendulum_h, solver, order, dts):
+    T = 2.0
+    ref = np.asarray(
+        sm.simulate(pendulum_h, t_span=(0, T), saveat=jnp.array([T]), rtol=1e-13, atol=1e-13).y[-1]
+    )
+    slope, errors = _order(pendulum_h, solver, dts, T, ref)
+    assert abs(slope - order) < 0.15, (slope, errors)
+
+
+def test_lagrangian_with_constant_mass_matrix_runs_symplectically():
+    x = sm.states("x")[0]
+    m, k = sm.parameters("m k", positive=True)
+    osc = sm.lagrangian(
+        m * x.diff(t) ** 2 / 2 - k * x**4 / 4, [x], defaults={m: 1.0, k: 1.0, x: 1.0, x.diff(t): 0.0}
+    )
+    traj = sm.simulate(osc, t_span=(0, 50), saveat=51, solver="leapfrog", dt0=0.01)
+    energy = np.asarray(traj[osc.energy])
+    assert np.max(np.abs(energy - 0.25)) < 1e-5
+
+
+def test_kepler_energy_bounded_and_angular_momentum_to_round_off(kepler):
+    # 20 orbits of e = 0.5 with leapfrog (the slow test runs 1000); save on the step grid.
+    T = 20 * 2 * np.pi
+    steps = 20 * 800
+    traj = sm.simulate(kepler, t_span=(0, T), saveat=801, solver="leapfrog", dt0=T / steps)
+    energy = np.asarray(traj[kepler.energy])
+    ang = np.asarray(traj[kepler.invariants["angular_momentum_xy"]])
+    err = np.abs(energy - energy[0])
+    assert err.max() < 5e-3
+    half = len(err) // 2
+    assert err[half:].max() < 1.5 * err[:half].max()  # no secular drift
+    assert np.max(np.abs(ang - ang[0])) < 1e-12
+
+
+def test_gradient_through_leapfrog_matches_finite_differences(pendulum_h):
+    q, p = pendulum_h.states
+    shoot = sm.solver_fn(pendulum_h, t_span=(0, 3), saveat=jnp.array([3.0]), solver="leapfrog", dt0=0.01)
+
+    @jax.jit
+    def final_q(w2, q0):
+        return shoot(params={"w2": w2}, ics={q: q0, p: 0.0}).y[-1, 0]
+
+    g = jax.grad(final_q, argnums=(0, 1))(1.3, 0.9)
+    h = 1e-6
+    fd_w = (final_q(1.3 + h, 0.9) - final_q(1.3 - h, 0.9)) / (2 * h)
+    fd_q = (final_q(1.3, 0.9 + h) - final_q(1.3, 0.9 - h)) / (2 * h)
+    np.testing.assert_allclose([float(g[0]), float(g[1])], [float(fd_w), float(fd_q)], rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_vmap_over_initial_values(pendulum_h):
+    q, p = pendulum_h.states
+    traj = sm.simulate(
+        pendulum_h, ics={q: jnp.array([0.5, 1.0, 1.5])}, t_span=(0, 1), saveat=3, solver="yoshida4", dt0=0.01
+    )
+    assert traj.y.shape == (3, 3, 2)
+
+
+def test_non_separable_hamiltonian_with_explicit_method_is_an_error():
+    q, p = sm.states("q p")
+    (k,) = sm.parameters("k")
+    H = (p**2 + k * q**2) ** 2 / 4
+    model = sm.hamiltonian(H, [q], [p], defaults={k: 1.0, q: 1.0, p: 0.0})
+    with pytest.raises(sm.ModelError, match=r"not separable: dq/dt depends on q itself.*implicit_midpoint"):
+        sm.simulate(model, t_span=(0, 1), solver="leapfrog", dt0=0.1)
+    # The double pendulum's mass matrix depends on the angles: not separable either.
+    with pytest.raises(sm.ModelError, match="not separable.*yoshida4"):
+        sm.simulate(sm.zoo.double_pendulum(), t_span=(0, 1), solver="yoshida4", dt0=0.1)
+    traj = sm.simulate(model, t_span=(0, 20), saveat=5, solver="implicit_midpoint", dt0=0.05)
+    np.testing.assert_allclose(np.asarray(traj[model.energy]), 0.25, atol=1e-10)
+
+
+def test_fixed_step_solvers_need_dt0(pendulum_h):
+    with pytest.raises(sm.MissingValueError, match="leapfrog .*dt0"):
+        sm.simulate(pendulum_h, t_span=(0, 1), solver="leapfrog")
+
+
+@pytest.mark.slow
+def test_kepler_thousand_orbits_leapfrog_against_tsit5_at_the_same_cost(kepler):
+    T = 1000 * 2 * np.pi
+    steps = 1000 * 400
+    ts = np.linspace(0, T, 2001)
+    lf = sm.simulate(kepler, t_span=(0, T), saveat=ts, solver="leapfrog", dt0=T / steps, max_steps=steps + 10)
+    # Leapfrog evaluates the field 3 times a step, tsit5 6 times: tsit5 at twice the step.
+    rk = sm.simulate(
+        kepler, t_span=(0, T), saveat=ts, solver="tsit5", adaptive=False, dt0=2 * T / steps, max_steps=steps
+    )
+    e_lf = np.abs(np.asarray(lf[kepler.energy]) + 0.5)
+    e_rk = np.abs(np.asarray(rk[kepler.energy]) + 0.5)
+    ang = np.asarray(lf[kepler.invariants["angular_momentum_xy"]])
+    n = len(ts) // 10
+    assert e_lf[-n:].max() < 1.5 * e_lf[:n].max()  # bounded
+    assert e_rk[-n:].max() > 5 * e_rk[:n].max()  # tsit5 drifts
+    assert np.max(np.abs(ang - ang[0])) < 1e-11

@@ -1,0 +1,76 @@
+"""simulate's fast path for repeated calls: same answers as the general path, no binding work."""
+
+import numpy as np
+import pytest
+
+import symml as sm
+import symml._solve._numeric as numeric
+from symml._compile._cache import peek
+
+KW = dict(t_span=(0.0, 5.0), saveat=6, method="numeric")
+
+
+@pytest.fixture(scope="module")
+def lv():
+    return sm.zoo.lotka_volterra()
+
+
+def _general(model, **kw):
+    # saveat as an array of the same times never takes the fast path
+    t0, t1 = kw.pop("t_span")
+    n = kw.pop("saveat")
+    return sm.simulate(model, saveat=np.linspace(t0, t1, n), **kw)
+
+
+def test_repeated_calls_match_the_general_path(lv):
+    u, v = lv.states
+    alpha = lv.params[0]
+    first = sm.simulate(lv, ics={u: 1.0}, params={alpha: 1.1}, **KW)
+    for u0, a in [(0.5, 1.3), (2.0, 0.7), (1.0, 1.1)]:
+        fast = sm.simulate(lv, ics={u: u0}, params={alpha: a}, **KW)
+        ref = _general(lv, ics={u: u0}, params={alpha: a}, **KW)
+        np.testing.assert_array_equal(fast.y, ref.y)
+        np.testing.assert_array_equal(fast.p, ref.p)
+        np.testing.assert_array_equal(fast.t, ref.t)
+        assert fast.solver == "tsit5" and fast.method == "numeric" and fast.model is lv
+    assert first.y.shape == (6, 2)
+    # a new span on the fast path is a new time grid, not a recompile
+    long = sm.simulate(lv, ics={u: 1.0}, params={alpha: 1.1}, t_span=(0.0, 10.0), saveat=6, method="numeric")
+    np.testing.assert_allclose(long.t, np.linspace(0, 10, 6))
+
+
+def test_a_repeated_call_does_no_binding(lv, monkeypatch):
+    u = lv.states[0]
+    sm.simulate(lv, ics={u: 1.0}, **KW)
+
+    def no_binding(*args, **kwargs):
+        raise AssertionError("a repeated call bound its values again")
+
+    monkeypatch.setattr(numeric, "bind", no_binding)
+    traj = sm.simulate(lv, ics={u: 0.7}, **KW)
+    assert float(traj.y[0, 0]) == 0.7
+    # a new structure (another key) takes the general path again
+    with pytest.raises(AssertionError, match="bound its values again"):
+        sm.simulate(lv, ics={"v": 0.7}, **KW)
+
+
+def test_the_plan_is_kept_per_structure_in_the_one_cache(lv):
+    u = lv.states[0]
+    sm.simulate(lv, ics={u: 1.0}, **KW)
+    sm.simulate(lv, ics={u: 1.5}, **KW)
+    key = ((), (u,), 6, "tsit5", 1e-7, 1e-9, None, True, 65536, True, None, "numeric")
+    assert peek(lv, "call_plan", key) is not None
+
+
+def test_bad_values_on_the_fast_path_are_named(lv):
+    u = lv.states[0]
+    sm.simulate(lv, ics={u: 1.0}, **KW)
+    with pytest.raises(sm.InvalidValueError, match=r"ics value for u"):
+        sm.simulate(lv, ics={u: float("nan")}, **KW)
+    with pytest.raises(sm.InvalidValueError, match=r"t_span t1"):
+        sm.simulate(lv, ics={u: 1.0}, t_span=(0.0, float("inf")), saveat=6, method="numeric")
+
+
+def test_the_solver_is_recorded(lv):
+    traj = sm.simulate(lv, **KW)
+    assert traj.solver == "tsit5" and traj.solver_reason == "solver='tsit5' was asked for"
