@@ -73,7 +73,10 @@ def make_runner(
     # vector field's program) keep t, and implicit solvers converge their Newton iterations on
     # the stage derivatives, which the rescaling multiplies (Kvaerno5 on Van der Pol mu = 1000
     # took 9458 steps instead of 3469).
-    rescale = RESCALE and not fixed and isinstance(slv_key, str) and slv_key in _RESCALED
+    # Terminal events keep t too: their root is located to the root finder's tolerance in the
+    # solver's time, which rescaling would stretch by the span (examples/projectile.py's ranges
+    # then differ from the closed form by more than 1e-6).
+    rescale = RESCALE and not fixed and event is None and isinstance(slv_key, str) and slv_key in _RESCALED
 
     def run(net_arrays, y0, p, span, ts, dt0):
         nets = eqx.combine(net_arrays, net_static)
