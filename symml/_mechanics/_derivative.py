@@ -7,7 +7,7 @@ the network call and the inputs it is differentiated by as its arguments instead
 * the compiler (`symml._compile._codegen.build_program`) turns it into one instruction that
   differentiates the network with ``jax.grad``, so training and solving go through it;
 * once the call is replaced by an expression (``sm.distill`` does
-  ``xreplace({H_0(q, p): p**2/2 - cos(q)})``), SymPy rebuilds the node and `NeuralDerivative.eval`
+  ``xreplace({H_0(q, p): p**2/2 - cos(q)})``), SymPy rebuilds the node and its constructor
   returns the ordinary derivative of that expression: a distilled Hamiltonian network becomes
   a symbolic Hamiltonian model with no extra step.
 
@@ -44,20 +44,21 @@ class NeuralDerivative(sp.Function):
     _symml_network_derivative = True
     is_real = True
 
-    @classmethod
-    def eval(cls, f: Any, *wrt: Any) -> Any:  # pyright: ignore[reportIncompatibleMethodOverride]
+    def __new__(cls, f: Any, *wrt: Any, **options: Any) -> Any:
+        # The evaluation rules live in the constructor, not in SymPy's evaluation hook: every
+        # construction (SymPy's own rebuilds after ``xreplace`` too) goes through this one place.
+        f = sp.sympify(f, strict=True)
         if not wrt:
             return f
         if not is_neural_call(f):
             d = differentiate(f, *wrt)
             # Constants that differentiate away (the additive constant of a distilled H) stay
             # visible, unevaluated, so that they remain parameters of the model.
-            if _parameters(f) - _parameters(d):
-                return None
-            return d
-        if any(v not in f.args for v in wrt):
+            if not (_parameters(f) - _parameters(d)):
+                return d
+        elif any(v not in f.args for v in wrt):
             return sp.S.Zero
-        return None
+        return super().__new__(cls, f, *wrt, evaluate=False)
 
     def doit(self, **hints: Any) -> Any:
         call, *wrt = self.args
@@ -102,7 +103,7 @@ def differentiate(expr: Any, *wrt: Any) -> Any:
 
     ``wrt`` may be states (``q``, ``x.diff(t)``) or symbols, like ``sp.diff``.
     """
-    out = sp.sympify(expr)
+    out = sp.sympify(expr, strict=True)  # expressions only: a string is never parsed
     for v in wrt:
         out = sp.diff(out, v)
     return out.replace(_is_network_derivative, _to_neural)
