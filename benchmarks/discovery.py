@@ -258,8 +258,12 @@ def _terms(expr):
     return out
 
 
+#: sm.discover's structure selection in this run (``--select``)
+SELECT = ["solver"]
+
+
 def run_symml(states, data):
-    found = discover_system(data)
+    found = discover_system(data, select=SELECT[0])
     rhs = {}
     for s in states:
         rhs[s] = found.results[s.diff(t)].expr
@@ -375,7 +379,14 @@ def main(argv=None):
     ap.add_argument("--systems", default="", help="comma-separated names (default: all)")
     ap.add_argument("--noise", default="", help="comma-separated noise levels")
     ap.add_argument("--markdown", default="", help="write the table and per-system rows here")
+    ap.add_argument(
+        "--select",
+        default="solver",
+        choices=("solver", "backend"),
+        help="sm.discover's select= (default solver)",
+    )
     args = ap.parse_args(argv)
+    SELECT[0] = args.select
     systems = _systems()
     if args.quick:
         systems = [s for s in systems if s[0] in QUICK]

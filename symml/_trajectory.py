@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import equinox as eqx
@@ -107,8 +108,10 @@ class Trajectory(eqx.Module):
             raise type(err)(f"Cannot evaluate {expr} on this trajectory: {err}") from None
         batch = self.batch_shape
         n = self.y.shape[-2]
-        ys = self.y.reshape((-1, n, self.y.shape[-1]))
-        ps = jnp.broadcast_to(self.p, batch + self.p.shape[-1:]).reshape((-1, self.p.shape[-1]))
+        # An explicit member count: reshape(-1, 0) is ambiguous for a model without parameters.
+        members = math.prod(batch)
+        ys = self.y.reshape((members, n, self.y.shape[-1]))
+        ps = jnp.broadcast_to(self.p, batch + self.p.shape[-1:]).reshape((members, self.p.shape[-1]))
         one = jax.vmap(lambda tt, yy, pp: f(tt, yy, pp)[0], in_axes=(0, 0, None))
         out = jax.vmap(one, in_axes=(None, 0, 0))(self.t, ys, ps)
         return out.reshape(batch + (n,))

@@ -90,6 +90,7 @@ def test_damped_oscillator_matches_the_textbook_formula():
     np.testing.assert_allclose(over[x], (r2 * np.exp(r1 * ts) - r1 * np.exp(r2 * ts)) / (r2 - r1), atol=1e-13)
 
 
+@pytest.mark.slow
 def test_driven_oscillator_reaches_the_steady_state_amplitude():
     osc = sm.zoo.harmonic_oscillator(damping=True, drive=True)  # F cos(Omega t), F=1, Omega=1.5
     x, v = osc.states
@@ -108,6 +109,7 @@ def _linear_truth(A, y0, ts):
     return np.stack([scipy.linalg.expm(A * tt) @ y0 for tt in ts])
 
 
+@pytest.mark.slow
 def test_coupled_linear_two_state_system_equals_the_matrix_exponential():
     u, w = sm.states("u w")
     a, b, c, d = sm.parameters("a b c d", positive=True)
@@ -129,6 +131,7 @@ def test_coupled_linear_two_state_system_equals_the_matrix_exponential():
     np.testing.assert_allclose(other.y, truth, rtol=1e-11, atol=1e-11)
 
 
+@pytest.mark.slow
 def test_system_where_dsolve_fails_is_solved_by_elimination():
     # A damped rotation driven by sin(omega t): SymPy's dsolve on the system takes ~20 s; the
     # elimination route (one scalar second-order ODE, undetermined coefficients) under a second.
@@ -152,6 +155,7 @@ def test_system_where_dsolve_fails_is_solved_by_elimination():
     np.testing.assert_allclose(sol.trajectory(ts).y, ref.y.T, atol=1e-11)
 
 
+@pytest.mark.slow
 def test_single_odes_of_third_order_and_nonlinear():
     (q,) = sm.states("q")
     a, r, K, q0 = sm.parameters("a r K q_0", positive=True)
@@ -206,6 +210,7 @@ def test_three_state_system_with_a_cubic_characteristic_polynomial():
     np.testing.assert_allclose(got[y], truth[:, 2], atol=1e-11)
 
 
+@pytest.mark.slow
 def test_nonlinear_pendulum_has_no_closed_form_within_budget_and_leaves_nothing_running():
     pend = sm.zoo.pendulum()
     WORKER.call("ping", (), 30)  # a warm worker, so that only the budget is timed

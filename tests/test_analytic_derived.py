@@ -34,6 +34,7 @@ def _y_of_x(X, v, th, k):
     return ((vy + M * G / k) / vx) * X + (M**2 * G / k**2) * math.log(1 - k * X / (M * vx))
 
 
+@pytest.mark.slow
 def test_range_is_the_lambert_w_formula_of_problems_md(shot):
     model, sol, path, D, (x, y, g, k, m, u, w) = shot
     z = -((g * m + k * w) / (g * m)) * sp.exp(-1 - k * w / (g * m))
@@ -64,6 +65,7 @@ def test_range_equals_a_scipy_root_of_y_of_x_on_a_grid(shot):
     assert float(f(vx, vy, G, 1.8, M)) == pytest.approx(13.6065731068121, rel=1e-13)
 
 
+@pytest.mark.slow
 def test_flight_time_by_lambert_w_and_its_lower_branch_is_the_launch(shot):
     model, sol, path, D, (x, y, g, k, m, u, w) = shot
     at = {u: 7.5, w: 13.0}
@@ -83,6 +85,7 @@ def test_flight_time_by_lambert_w_and_its_lower_branch_is_the_launch(shot):
     assert float(states[x].evalf(subs=vals)) == pytest.approx(float(D.evalf(subs=vals)), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_range_map_in_one_vectorised_call_and_its_gradient(shot):
     model, sol, path, D, (x, y, g, k, m, u, w) = shot
     v, th = sm.parameters("v theta", positive=True)

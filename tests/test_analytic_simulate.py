@@ -35,6 +35,7 @@ def test_auto_picks_analytic_for_the_projectile_and_numeric_for_the_pendulum(pro
     assert sm.simulate(proj, t_span=(0, 1), saveat=3).method == "analytic"
 
 
+@pytest.mark.slow
 def test_closed_form_and_numeric_trajectories_agree_with_an_event(proj):
     x, y, vx, vy = proj.states
     ev = sm.Event(y, direction="down")
@@ -48,6 +49,7 @@ def test_closed_form_and_numeric_trajectories_agree_with_an_event(proj):
     assert float(a.event_state[1, 0]) == pytest.approx(17.8800198525094, rel=1e-13)
 
 
+@pytest.mark.slow
 def test_event_time_gradient_through_the_closed_form(proj):
     x, y, vx, vy = proj.states
     ev = sm.Event(y, direction="down")
@@ -66,6 +68,7 @@ def test_event_time_gradient_through_the_closed_form(proj):
     np.testing.assert_allclose([float(g) for g in grad], [float(f) for f in fd], rtol=1e-7)
 
 
+@pytest.mark.slow
 def test_driven_oscillator_with_a_late_start_and_ensembles_of_initial_values():
     osc = sm.zoo.harmonic_oscillator(damping=True, drive=True)
     x, v = osc.states
@@ -127,6 +130,7 @@ def test_coupled_linear_system_auto_and_general_models():
     assert math.isclose(float(late.t[0]), 5.0)
 
 
+@pytest.mark.slow
 def test_auto_skipping_a_nonlinear_model_does_not_block_a_required_closed_form():
     import sympy as sp
 

@@ -56,6 +56,7 @@ class _Inflate:
         self.conn.close()
 
 
+@pytest.mark.slow
 def test_a_task_that_ignores_its_budget_is_killed(worker):
     old = worker.pid
     worker._send = _Inflate(worker._send)
@@ -91,6 +92,7 @@ def test_a_worker_that_cannot_start_says_why(tmp_path, monkeypatch):
     assert w.pid is None
 
 
+@pytest.mark.slow
 def test_the_worker_dies_with_its_parent(tmp_path):
     # A parent that crashes (os._exit: no atexit clean-up) while its worker is busy.
     script = tmp_path / "parent.py"

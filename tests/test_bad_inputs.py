@@ -572,3 +572,20 @@ def test_closed_form_does_not_run_through_a_blow_up(monkeypatch):
     assert np.allclose(np.asarray(before[x]), [1.0, 4 / 3, 2.0])
     with pytest.raises(sm.SolveError, match=r"singular at t ~ 1\b.*blows up"):
         sm.simulate(model, t_span=(0, 2), saveat=5, method="analytic")
+
+
+def test_a_field_that_turns_nan_mid_solve_is_named_not_called_stiff():
+    # x' = -sqrt(x) - 0.1 reaches x = 0 near t = 1.5 and sqrt is NaN beyond: every step is then
+    # rejected up to the step limit, which once read "the problem may be stiff"
+    (x,) = sm.states("x")
+    m = sm.Model([sp.Eq(x.diff(sm.t), -sp.sqrt(x) - 0.1)], defaults={x: 1.0})
+    with pytest.raises(sm.SolveError, match=r"becomes NaN or infinite at t ≈ 1\.5\d* \(x = -?\d") as err:
+        sm.simulate(m, t_span=(0, 5), saveat=5)
+    assert "stiff" not in str(err.value)
+    ens = {x: np.array([1.0, 4.0])}
+    with pytest.raises(sm.SolveError, match=r"leaves the domain where the model is defined"):
+        sm.simulate(m, ics=ens, t_span=(0, 5), saveat=5)
+    # a blow-up keeps its own message (it grows without bound; no domain is left)
+    blow = sm.Model([sp.Eq(x.diff(sm.t), x**2)], defaults={x: 1.0})
+    with pytest.raises(sm.SolveError, match=r"grow without bound"):
+        sm.simulate(blow, t_span=(0, 2), saveat=5, method="numeric")

@@ -125,6 +125,7 @@ def _resume_and_check(out: Path, calls: list, seeds: int) -> None:
     assert (df["status"] == "ok").all() and (df["r2_train"] > 1 - 1e-9).all()
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_loses_nothing_and_resumes(tmp_path, decay):
     out = tmp_path / "kill"
     proc = _start(tmp_path, out, sleep=0.4, seeds=8)
@@ -136,6 +137,7 @@ def test_sigkill_mid_run_loses_nothing_and_resumes(tmp_path, decay):
     _resume_and_check(out, decay, 8)
 
 
+@pytest.mark.slow
 def test_sigint_acts_within_seconds_and_keeps_rows(tmp_path, decay):
     out = tmp_path / "int"
     proc = _start(tmp_path, out, sleep=3.0, seeds=6)

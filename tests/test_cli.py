@@ -21,6 +21,7 @@ def test_show_list(capsys):
     assert "lotka_volterra" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_simulate_writes_csv_and_plot(tmp_path, capsys):
     csv, png = tmp_path / "out.csv", tmp_path / "out.png"
     rc = main(
@@ -48,6 +49,7 @@ def test_simulate_writes_csv_and_plot(tmp_path, capsys):
     assert png.stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_simulate_with_event_and_option(capsys):
     assert (
         main(
@@ -104,6 +106,7 @@ def test_bad_arguments_give_one_line_and_exit_2(argv, message, capsys):
     assert re.search(message, err), err
 
 
+@pytest.mark.slow
 def test_console_script_entry_point():
     out = subprocess.run(
         [sys.executable, "-m", "symml.cli", "--help"], capture_output=True, text=True, timeout=120

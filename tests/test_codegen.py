@@ -100,6 +100,7 @@ def _reference(expr, av, bv):
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(expr=exprs, av=st.floats(-2, 2), bv=st.floats(-2, 2))
+@pytest.mark.slow
 def test_random_expressions_match_sympy(expr, av, bv):
     ref = _reference(expr, av, bv)
     if abs(ref.imag) > 1e-12 or not np.isfinite(ref.real):
@@ -209,6 +210,7 @@ VEC_PARAMS = sm.parameters("q", n=3)
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(expr=exprs, seed=st.integers(0, 2**16))
+@pytest.mark.slow
 def test_vectorised_code_equals_scalar_code_on_random_inputs(expr, seed):
     # One random template repeated over the states with shifting indices, parameters and
     # constants (slices, gathers, constant arrays), next to a second template (several groups).

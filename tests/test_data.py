@@ -44,6 +44,7 @@ def test_single_and_several_trajectories(lv):
         d.series[0].values[u][0] = 5.0
 
 
+@pytest.mark.slow
 def test_observables_are_expressions_of_the_states(lv):
     u, v = lv.states
     a = lv.lookup("alpha")
@@ -139,6 +140,7 @@ def test_noise_kinds_have_the_stated_statistics(lv):
     assert a.series[0].ics == {u: 0.44249296, v: 4.6280594}
 
 
+@pytest.mark.slow
 def test_from_model_several_trajectories_grids_and_settings():
     pend = sm.zoo.pendulum()
     theta, omega = pend.states

@@ -113,6 +113,7 @@ def vdp():
 
 @pytest.mark.parametrize("noise", [0.0, 0.01])
 @pytest.mark.parametrize("observed", ["x and x_t", "x only"])
+@pytest.mark.slow
 def test_van_der_pol(vdp, noise, observed):
     """x'' = mu (1 - x^2) x' - x from positions and velocities (20 s), or from positions only
     (30 s: x' and x'' are then both unknown, so a longer record is used)."""
@@ -141,6 +142,7 @@ def test_pointwise_methods_on_clean_data(vdp, method, step):
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.01])
+@pytest.mark.slow
 def test_lorenz(noise):
     model = sm.zoo.lorenz()
     x, y, z = model.states
@@ -169,6 +171,7 @@ def pendulum_data():
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.01])
+@pytest.mark.slow
 def test_nonlinear_pendulum_from_angles_only(pendulum_data, noise):
     model, datasets = pendulum_data
     theta = model.states[0]
@@ -182,6 +185,7 @@ def test_nonlinear_pendulum_from_angles_only(pendulum_data, noise):
     assert small.mse > 10 * result.mse and small.bic > result.bic + 100
 
 
+@pytest.mark.slow
 def test_discovered_model(vdp, tmp_path):
     model, datasets = vdp
     x, v = model.states

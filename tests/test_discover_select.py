@@ -32,6 +32,7 @@ def growth():
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.05])
+@pytest.mark.slow
 def test_exponential_growth_gives_one_term(growth, noise):
     """x' = 0.23 x: along one exponential x, x² and x³ are nearly proportional, and the
     thresholded path used to offer {}, {x²}, {x², x³}, ... but never {x}."""
@@ -132,3 +133,15 @@ def test_large_amplitude_pendulum_gives_sin():
     (res,) = found.results.values()
     assert list(res.coefficients) == [sp.sin(theta)]
     assert abs(float(res.coefficients[sp.sin(theta)]) + 9.81) < 0.1
+
+
+def test_pure_noise_warns_with_the_backend_choice_too():
+    rng = np.random.default_rng(0)
+    data = sm.Dataset(t=TS, y={"x": 1.0 + 0.1 * rng.standard_normal(TS.size)})
+    with pytest.warns(DiscoveryWarning, match=r"the data look like noise: no library term explains"):
+        found = discover_system(data)
+    assert "no equation explains its estimated derivatives" in found.report()
+    clean = sm.Dataset.from_model(sm.zoo.lotka_volterra(), ts=np.linspace(0, 10, 101), noise=0.01, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DiscoveryWarning)
+        discover_system(clean, library="polynomial", degree=2)

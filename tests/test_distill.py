@@ -37,6 +37,7 @@ def _coefs(expr):
     return {k: float(c) for k, c in additive_coefficients(sp.expand(expr)).items()}
 
 
+@pytest.mark.slow
 def test_recovers_exactly_the_interaction_terms(lv_trained, lv_found):
     lv, U, _ = lv_trained
     u, v = lv.states
@@ -49,6 +50,7 @@ def test_recovers_exactly_the_interaction_terms(lv_trained, lv_found):
     assert lv_found.expressions[U[0]].info["combinations"] > 1
 
 
+@pytest.mark.slow
 def test_model_is_symbolic_with_named_constants_and_extrapolates(lv_trained, lv_found):
     lv, _, trained = lv_trained
     model = lv_found.model
@@ -66,6 +68,7 @@ def test_model_is_symbolic_with_named_constants_and_extrapolates(lv_trained, lv_
     assert lv_found.plain.params == tuple(p for p in model.params if p not in lv_found.constants)
 
 
+@pytest.mark.slow
 def test_refit_estimates_the_new_constants_through_the_solver(lv_found):
     result = lv_found.refit(params=list(lv_found.constants), weights="relative")
     c0, c1 = lv_found.constants
@@ -76,6 +79,7 @@ def test_refit_estimates_the_new_constants_through_the_solver(lv_found):
     assert set(everything.params) == set(lv_found.model.params)
 
 
+@pytest.mark.slow
 def test_report_and_repr(lv_found):
     text = lv_found.report()
     assert "U_0(u(t), v(t)) = " in text and "R2 = " in text and "complexity 1" in text
@@ -83,6 +87,7 @@ def test_report_and_repr(lv_found):
     assert repr(lv_found).startswith("Distilled({U_0(u(t), v(t)): ")
 
 
+@pytest.mark.slow
 def test_constants_survive_save_and_load_exactly(lv_found, tmp_path):
     path = tmp_path / "found.json"
     sm.save(lv_found, path)
@@ -95,6 +100,7 @@ def test_constants_survive_save_and_load_exactly(lv_found, tmp_path):
         back.refit()
 
 
+@pytest.mark.slow
 def test_without_validation_sindy_fits_the_samples_alone(lv_trained):
     _, U, trained = lv_trained
     found = sm.distill(trained, validate=False, outputs=U[0], library="polynomial", degree=2)
@@ -112,7 +118,14 @@ def test_greedy_supports_are_nested_and_find_the_true_column():
     assert any(len(s) == 3 and {1, 3} <= set(s) for s in supports)
 
 
-def test_errors_a_user_can_trigger(lv_trained):
+def test_errors_a_user_can_trigger_without_training():
+    lv = sm.zoo.lotka_volterra()
+    with pytest.raises(DistillError, match="needs the result of sm.train"):
+        sm.distill(lv)
+
+
+@pytest.mark.slow
+def test_errors_a_user_can_trigger_on_a_trained_result(lv_trained):
     _, U, trained = lv_trained
     with pytest.raises(DistillError, match="needs the result of sm.train"):
         sm.distill(trained.model)

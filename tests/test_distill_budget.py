@@ -67,6 +67,7 @@ class _Stubborn:
         self.conn.close()
 
 
+@pytest.mark.slow
 def test_a_simplification_that_ignores_its_budget_is_killed(warm):
     old, restarts = warm.pid, warm.restarts
     warm._send = _Stubborn(warm._send)
@@ -100,6 +101,7 @@ def _data():
     return X, 1.5 * X[:, 0] * X[:, 1] - 0.7 * np.sin(X[:, 0])
 
 
+@pytest.mark.slow
 def test_an_operon_search_past_its_hard_limit_is_stopped(warm):
     X, y = _data()
     # pyoperon imported in the child first (as every fit does, outside the search's budget),

@@ -59,6 +59,7 @@ def _trees(hashes):
             yield name, k, op.Tree([*kids, node]).UpdateNodes()
 
 
+@pytest.mark.slow
 def test_tree_conversion_matches_operon_for_every_node_type():
     X, ds, hashes = _dataset()
     variables = dict(zip(hashes, (a, b, c)))
@@ -103,6 +104,7 @@ def closed_form():
     return X, y, found, time.perf_counter() - t0
 
 
+@pytest.mark.slow
 def test_operon_recovers_a_closed_form(closed_form):
     X, y, found, seconds = closed_form
     # the constants are refitted in double precision: the closed form to 1e-9
@@ -119,6 +121,7 @@ def test_operon_recovers_a_closed_form(closed_form):
     print(f"operon closed form: {found.expr} in {seconds:.1f} s, front of {len(found.front)}")
 
 
+@pytest.mark.slow
 def test_operon_is_reproducible():
     rng = np.random.default_rng(1)
     X = rng.uniform(0.5, 2, (100, 1))

@@ -18,6 +18,26 @@ PIPELINES = {
     "symml._surrogate._surrogate",
     "symml._surrogate._invert",
     "symml._estimator._estimator",
+    # each compiles several solves, gradients or training steps (seconds of JIT apiece)
+    "symml._analytic._derived",
+    "symml._data._dataset",
+    "symml._discover._discover",
+    "symml._fit._fit",
+    "symml._fit._result",
+    "symml._latent._autoencoder",
+    "symml._latent._frames",
+    "symml._latent._result",
+    "symml._latent._sindy",
+    "symml._mechanics._minimize",
+    "symml._mechanics._steady_state",
+    "symml._mechanics._symplectic",
+    "symml._pinn._residual",
+    "symml._solve._core",
+    "symml._solve._simulate",
+    "symml._solve._solver_fn",
+    "symml._train._optimizers",
+    "symml._train._train",
+    "symml._trajectory",
 }
 
 MODULES = [

@@ -21,6 +21,7 @@ def est():
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_predicts_new_measurements_with_uncertainty(est):
     for k_true in (2.5, 4.0, 5.5):
         data = sm.Dataset.from_model(HO.with_defaults({K: k_true}), ts=TS, noise=0.01, seed=1)
@@ -32,6 +33,7 @@ def test_predicts_new_measurements_with_uncertainty(est):
     assert abs(est.predict(fine)[K] - 4.0) < 0.12
 
 
+@pytest.mark.slow
 def test_calibration_on_held_back_simulations(est):
     cal = est.calibration()["k"]
     assert cal["rmse"] < 0.1 and cal["within_2pct"] > 0.8

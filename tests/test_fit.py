@@ -46,6 +46,7 @@ def _decay():
 # ----------------------------------------------------------------------------- exact recovery
 
 
+@pytest.mark.slow
 def test_noise_free_data_recovers_all_four_parameters(lv, truth, exact):
     start = {p: 1.0 for p in lv.params}
     res = sm.fit(lv, exact, params=start)
@@ -116,6 +117,7 @@ def test_partial_observation_only_x_of_the_projectile():
     assert res.ics[0][y] == proj.defaults[y]  # unobserved and unfitted: the model's default
 
 
+@pytest.mark.slow
 def test_driven_linear_model_through_its_closed_form():
     """A driven relaxation x' = -k x + A sin(w t) observed from t = 1 on: the closed form (built
     for that initial time) serves the fit, and the parameters come back exactly."""
@@ -147,6 +149,7 @@ def test_unobserved_state_without_initial_value_is_an_error(lv):
 # ----------------------------------------------------------------------------- uncertainties
 
 
+@pytest.mark.slow
 def test_noisy_data_intervals_cover_the_truth_at_the_nominal_rate(lv, truth):
     hits, estimates, stderrs = [], [], []
     for seed in range(40):
@@ -200,6 +203,7 @@ def test_bfgs_agrees_with_levenberg_marquardt():
     np.testing.assert_allclose(bfgs.covariance, lm.covariance, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_auto_fits_linear_models_through_their_closed_form_and_agrees_with_integration():
     model, x, k = _decay()
     data = sm.Dataset.from_model(model, ts=np.linspace(0, 4, 25), noise=0.02, noise_kind="additive", seed=2)
@@ -217,6 +221,7 @@ def test_auto_fits_linear_models_through_their_closed_form_and_agrees_with_integ
     assert sm.fit(model, data, params={k: 0.3}, solver="dopri5").solution == "numeric"
 
 
+@pytest.mark.slow
 def test_when_there_is_no_closed_form_to_fit_through():
     (x,) = sm.states("x")
     k, A, w = sm.parameters("k A w", positive=True)
@@ -253,6 +258,7 @@ def test_adam_reaches_the_same_optimum():
 # ----------------------------------------------------------------------------- more structure
 
 
+@pytest.mark.slow
 def test_several_trajectories_settings_and_an_observable():
     """Three pendulums of different lengths (stored per trajectory), observed through the bob's
     horizontal position l·sin(θ): one g explains all of them."""
@@ -302,6 +308,7 @@ def test_bounds_keep_the_estimate_inside():
 # ----------------------------------------------------------------------------- failures
 
 
+@pytest.mark.slow
 def test_a_fit_that_does_not_converge_says_so(lv, exact):
     with pytest.warns(
         fitmod.FitWarning,

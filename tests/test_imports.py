@@ -28,7 +28,9 @@ print("ok", len(order))
 """
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize(
+    "seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)]
+)
 def test_every_module_imports_in_a_random_order(seed):
     order = list(MODULES)
     random.Random(seed).shuffle(order)
@@ -39,6 +41,7 @@ def test_every_module_imports_in_a_random_order(seed):
     assert out.stdout.strip() == f"ok {len(order)}"
 
 
+@pytest.mark.slow
 def test_import_symml_loads_no_cli_bench_or_optional_backend():
     probe = (
         "import sys, symml\n"

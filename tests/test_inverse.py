@@ -72,6 +72,7 @@ def stokes(ts, k=K, vx0=7.5, vy0=15 * math.sin(TH)):
     )
 
 
+@pytest.mark.slow
 def test_solver_fn_is_a_pure_function_of_params_and_ics(proj):
     x, y, vx, vy = proj.states
     ts = np.linspace(0, 2, 41)
@@ -91,6 +92,7 @@ def test_solver_fn_is_a_pure_function_of_params_and_ics(proj):
         np.testing.assert_allclose(ens.y[i], stokes(ts, k=k), rtol=1e-8, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_range_through_the_event_and_its_gradient(proj, shoot):
     x, y, vx, vy = proj.states
 
@@ -148,6 +150,7 @@ def test_solver_fn_errors(proj, shoot):
 # ----------------------------------------------------------------------------- solve_for
 
 
+@pytest.mark.slow
 def test_solve_for_one_unknown_matches_the_closed_form(distance):
     sol = sm.solve_for(distance, ["v", "theta"], 20.0, [15.0, TH], fixed=["theta"])
     v_ref = scipy.optimize.brentq(lambda v: range_closed_form(v, TH) - 20.0, 10, 30)
@@ -193,6 +196,7 @@ def test_solve_for_with_bounds(closed_form_range):
     assert not far.converged and far[v] <= 30.0
 
 
+@pytest.mark.slow
 def test_solve_for_errors(distance):
     v, th = sp.symbols("v theta")
     with pytest.raises(inv.InverseError, match="initial_guess has 1 values for 2 unknowns"):

@@ -97,6 +97,7 @@ def test_unsaveable_object_is_a_clear_error(tmp_path):
         sm.save({"a": 1}, tmp_path / "x.json")
 
 
+@pytest.mark.slow
 def test_neural_model_round_trips_bit_exactly(tmp_path):
     import equinox as eqx
     import jax

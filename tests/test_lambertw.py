@@ -61,6 +61,7 @@ def test_defining_equation_near_the_branch_point_in_high_precision(k):
 
 
 @pytest.mark.parametrize("k", [0, -1])
+@pytest.mark.slow
 def test_one_step_path_near_the_branch_point_is_exact(k):
     # An array entirely below z = -0.28 takes the one-iteration path (series guess); it must
     # equal 40-digit mpmath and the general two-iteration path (taken when one far point is
@@ -112,6 +113,7 @@ def test_gradient_matches_finite_differences_and_formula(k, zs):
         )
 
 
+@pytest.mark.slow
 def test_jit_vmap_shapes_and_float32():
     z = jnp.linspace(-0.3, 2.0, 12).reshape(3, 4)
     out = jax.vmap(lambda r: lambertw(r))(z)

@@ -118,6 +118,7 @@ def test_vectorised_solve_equals_the_scalar_code(chain16):
     np.testing.assert_allclose(np.asarray(traj.y), np.asarray(sol.ys), rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_vectorised_code_is_jittable_differentiable_and_batches(chain16):
     model, _, _ = chain16
     vf, scalar = sm.compile(model), sm.compile(model, vectorize=False)
@@ -128,6 +129,7 @@ def test_vectorised_code_is_jittable_differentiable_and_batches(chain16):
     np.testing.assert_allclose(jax.vmap(lambda y_: vf(0.0, y_, p))(batch)[1], scalar(0.0, 2 * y, p))
 
 
+@pytest.mark.slow
 def test_heterogeneous_and_interleaved_structure_matches_scalar_code():
     # Per-member constants (an array column), parameters that vary along the group (a gather),
     # scattered indices, and outputs so interleaved that a permutation assembles them.
@@ -169,6 +171,7 @@ def test_vectorize_true_refuses_neural_terms():
 # --------------------------------------------------------------------------- size
 
 
+@pytest.mark.slow
 def test_a_thousand_state_model_builds_and_compiles_to_a_few_groups():
     # A correctness test at full size (no timing assertion): construction and compilation of
     # 1000 states must be linear, or this would take minutes.

@@ -31,6 +31,7 @@ def tiny_run(oscillator_frames):
     return sm.discover_latent(oscillator_frames, seed=3, **TINY)
 
 
+@pytest.mark.slow
 def test_frame_derivatives_match_finite_differences():
     dt = 1e-3
     ts = np.arange(0, 0.2, dt)
@@ -46,6 +47,7 @@ def test_frame_derivatives_match_finite_differences():
     )
 
 
+@pytest.mark.slow
 def test_frames_of_several_trajectories_with_noise():
     ts = np.linspace(0, 1, 11)
     clean = sm.frames(PEND, [{TH: 0.5, OM: 0}, {TH: 1.0, OM: 0}], ts, render=sm.Blob.pendulum(PEND, n=8))
@@ -126,6 +128,7 @@ def test_input_errors(oscillator_frames):
         sm.discover_latent(oscillator_frames, seeds=0, **TINY)
 
 
+@pytest.mark.slow
 def test_result_is_a_model_and_reproducible(tiny_run, oscillator_frames, tmp_path):
     res = tiny_run
     z, dz = res.encode(oscillator_frames, derivative=True)
@@ -145,6 +148,7 @@ def test_result_is_a_model_and_reproducible(tiny_run, oscillator_frames, tmp_pat
     assert_allclose(again.coefficients, res.coefficients, rtol=0, atol=0, what="same seed, same run")
 
 
+@pytest.mark.slow
 def test_checkpoint_resumes_the_same_run(oscillator_frames, tmp_path):
     path = tmp_path / "run.npz"
     first = sm.discover_latent(oscillator_frames, seed=1, checkpoint=path, **TINY)
@@ -158,6 +162,7 @@ def test_checkpoint_resumes_the_same_run(oscillator_frames, tmp_path):
         sm.discover_latent(oscillator_frames, seed=2, checkpoint=path, **TINY)
 
 
+@pytest.mark.slow
 def test_autoencoder_result(oscillator_frames):
     ae = sm.autoencoder(oscillator_frames, latent=1, steps=200, progress=False)
     assert ae.encode(oscillator_frames).shape == (2, 30, 1)

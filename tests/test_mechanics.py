@@ -186,6 +186,7 @@ def test_bad_arguments_are_named():
 # ----------------------------------------------------------------------------- network derivatives
 
 
+@pytest.mark.slow
 def test_network_derivatives_compile_to_jax_grad_and_evaluate_after_substitution():
     import jax
 
@@ -209,3 +210,33 @@ def test_network_derivatives_compile_to_jax_grad_and_evaluate_after_substitution
     # Replacing the network by an expression turns the model into plain Hamilton's equations.
     rhs = hnn.rhs[p].xreplace({Hn[0]: p**2 / 2 - sp.cos(q)})
     assert sp.simplify(rhs - (-sp.sin(q) - k * q)) == 0
+
+
+def test_energy_of_a_model_without_parameters_evaluates_on_its_trajectory():
+    # reshape(-1, 0) of the empty parameter vector once raised ZeroDivisionError here
+    q, p = sm.states("q p")
+    osc = sm.hamiltonian(p**2 / 2 + q**2 / 2, [q], [p], defaults={q: 1.0, p: 0.0})
+    assert osc.params == ()
+    ens = sm.simulate(osc, ics={q: np.array([1.0, 2.0])}, t_span=(0, 3), saveat=7, method="numeric")
+    np.testing.assert_allclose(np.asarray(ens[osc.energy]), [[0.5] * 7, [2.0] * 7], rtol=0, atol=1e-6)
+
+
+def test_save_and_load_keep_the_energy_and_network_derivatives(tmp_path):
+    q, p = sm.states("q p")
+    (k,) = sm.parameters("k", positive=True)
+    pend = sm.hamiltonian(p**2 / 2 - k * sp.cos(q), [q], [p], defaults={k: 1.0, q: 1.0, p: 0.0})
+    sm.save(pend, tmp_path / "pend.json")
+    back = sm.load(tmp_path / "pend.json")
+    assert back == pend
+    assert sp.simplify(back.energy - (p**2 / 2 - k * sp.cos(q))) == 0
+    assert set(back.invariants) == set(pend.invariants)
+
+    Hn = sm.neural("H", inputs=[q, p], outputs=1, width=4, depth=1)
+    hnn = sm.hamiltonian(Hn[0], [q], [p], defaults={q: 0.5, p: 0.0})
+    sm.save(hnn, tmp_path / "hnn.json")
+    back = sm.load(tmp_path / "hnn.json")
+    assert isinstance(back.rhs[q], NeuralDerivative)
+    y = jnp.array([0.3, -0.8])
+    np.testing.assert_array_equal(
+        np.asarray(sm.compile(back)(0.0, y, jnp.zeros(0))), np.asarray(sm.compile(hnn)(0.0, y, jnp.zeros(0)))
+    )

@@ -35,6 +35,7 @@ def test_linear_chain_matches_closed_form():
     assert bool(res.converged) and float(res.grad_norm) < 1e-6
 
 
+@pytest.mark.slow
 def test_nonlinear_chain_matches_scipy_bfgs():
     n = 10
     E, ys, (K, ell, m, g) = chain_energy(n)
@@ -118,6 +119,7 @@ def test_steady_state_eigenvalues_match_closed_form(damped_pendulum):
     )
 
 
+@pytest.mark.slow
 def test_steady_state_against_scipy_and_gradient():
     x, y = sm.states("x y")
     a, b = sm.parameters("a b", positive=True)

@@ -35,6 +35,7 @@ def _order(model, solver, dts, T, ref):
 @pytest.mark.parametrize(
     ("solver", "order", "dts"), [("leapfrog", 2, (0.1, 0.05, 0.025)), ("yoshida4", 4, (0.2, 0.1, 0.05))]
 )
+@pytest.mark.slow
 def test_convergence_order_by_regression(pendulum_h, solver, order, dts):
     T = 2.0
     ref = np.asarray(
@@ -44,6 +45,7 @@ def test_convergence_order_by_regression(pendulum_h, solver, order, dts):
     assert abs(slope - order) < 0.15, (slope, errors)
 
 
+@pytest.mark.slow
 def test_lagrangian_with_constant_mass_matrix_runs_symplectically():
     x = sm.states("x")[0]
     m, k = sm.parameters("m k", positive=True)
@@ -55,6 +57,7 @@ def test_lagrangian_with_constant_mass_matrix_runs_symplectically():
     assert np.max(np.abs(energy - 0.25)) < 1e-5
 
 
+@pytest.mark.slow
 def test_kepler_energy_bounded_and_angular_momentum_to_round_off(kepler):
     # 20 orbits of e = 0.5 with leapfrog (the slow test runs 1000); save on the step grid.
     T = 20 * 2 * np.pi
@@ -69,6 +72,7 @@ def test_kepler_energy_bounded_and_angular_momentum_to_round_off(kepler):
     assert np.max(np.abs(ang - ang[0])) < 1e-12
 
 
+@pytest.mark.slow
 def test_gradient_through_leapfrog_matches_finite_differences(pendulum_h):
     q, p = pendulum_h.states
     shoot = sm.solver_fn(pendulum_h, t_span=(0, 3), saveat=jnp.array([3.0]), solver="leapfrog", dt0=0.01)
@@ -129,3 +133,11 @@ def test_kepler_thousand_orbits_leapfrog_against_tsit5_at_the_same_cost(kepler):
     assert e_lf[-n:].max() < 1.5 * e_lf[:n].max()  # bounded
     assert e_rk[-n:].max() > 5 * e_rk[:n].max()  # tsit5 drifts
     assert np.max(np.abs(ang - ang[0])) < 1e-11
+
+
+def test_fixed_step_dt_is_dt0_without_adaptation(pendulum_h):
+    a = sm.simulate(pendulum_h, t_span=(0, 1), saveat=5, solver="leapfrog", dt=0.05)
+    b = sm.simulate(pendulum_h, t_span=(0, 1), saveat=5, solver="leapfrog", dt0=0.05, adaptive=False)
+    np.testing.assert_array_equal(np.asarray(a.y), np.asarray(b.y))
+    with pytest.raises(ValueError, match=r"Both dt=0.05 and dt0=0.1 given"):
+        sm.simulate(pendulum_h, t_span=(0, 1), solver="leapfrog", dt=0.05, dt0=0.1)

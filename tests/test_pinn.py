@@ -31,6 +31,7 @@ def test_taylor_mode_derivatives_match_closed_form():
     np.testing.assert_allclose(d[:, 1], [0.125, 0.75, 3.0, 6.0], rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_residual_of_exact_solutions_is_zero():
     # second order (the small-angle pendulum), and a wrong solution is not zero
     pend = sm.zoo.pendulum(small_angle=True)
@@ -57,6 +58,7 @@ def tiny():
     return sm.pinn(sm.zoo.pendulum(small_angle=True, theta0=0.1), t_span=(0, 1), seed=3, **TINY)
 
 
+@pytest.mark.slow
 def test_result_api(tiny):
     theta = tiny.model.states[0]
     traj = tiny.predict(np.linspace(0, 1, 7))

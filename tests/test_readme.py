@@ -25,6 +25,7 @@ def _run_python_block(index: int, tmp_path, timeout: int) -> subprocess.Complete
     )
 
 
+@pytest.mark.slow
 def test_quick_start_runs(tmp_path):
     out = _run_python_block(0, tmp_path, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]

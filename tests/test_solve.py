@@ -57,6 +57,7 @@ def test_small_angle_pendulum_and_damped_oscillator():
 
 
 @pytest.mark.parametrize("theta0", [0.5, 1.5, 2.8])
+@pytest.mark.slow
 def test_nonlinear_pendulum_period_is_the_elliptic_integral(theta0):
     pend = sm.zoo.pendulum(theta0=theta0)
     theta, omega = pend.states
@@ -69,6 +70,7 @@ def test_nonlinear_pendulum_period_is_the_elliptic_integral(theta0):
     assert abs(period - exact) / exact < 1e-7
 
 
+@pytest.mark.slow
 def test_kepler_energy_and_angular_momentum_drift_is_bounded():
     kep = sm.zoo.kepler(eccentricity=0.5)
     qx, qy, vx, vy = kep.states
@@ -122,6 +124,7 @@ def test_gradients_through_simulate_match_finite_differences(proj):
     np.testing.assert_allclose([float(grad[0]), float(grad[1])], [fd_k, fd_v], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_gradients_through_an_event_match_finite_differences(proj):
     x, y, vx, vy = proj.states
     g, k, m = proj.params
@@ -149,6 +152,7 @@ def test_gradients_through_an_event_match_finite_differences(proj):
     np.testing.assert_allclose(float(jax.grad(flight_time)(0.45)), fd_t, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_ensemble_equals_loop_of_single_solves(proj):
     x, y, vx, vy = proj.states
     ks = jnp.array([0.1, 0.45, 1.8, 3.0])
@@ -191,6 +195,7 @@ def test_fixed_step_convergence_order(solver, order):
     assert abs(observed - order) < 0.2, observed
 
 
+@pytest.mark.slow
 def test_solver_names_and_objects_agree(proj):
     import diffrax
 
@@ -204,6 +209,7 @@ def test_solver_names_and_objects_agree(proj):
         sm.simulate(proj, t_span=(0, 2), solver="euler")
 
 
+@pytest.mark.slow
 def test_auto_solver_picks_implicit_for_stiff_van_der_pol():
     stiff = sm.zoo.van_der_pol(mu=1000.0)
     mild = sm.zoo.van_der_pol(mu=1.0)
@@ -283,6 +289,7 @@ def test_event_validation(proj):
         sm.simulate(proj, t_span=(0, 1), event=proj.states[1])
 
 
+@pytest.mark.slow
 def test_the_core_is_one_pure_function_of_field_values_times_and_options(proj):
     from symml._solve import SolveOptions, TerminalEvent, check_result, integrate
 
@@ -303,6 +310,7 @@ def test_the_core_is_one_pure_function_of_field_values_times_and_options(proj):
         SolveOptions.build("euler")
 
 
+@pytest.mark.slow
 def test_compiled_artefacts_live_in_the_cache_and_die_with_the_model():
     import gc
     import weakref

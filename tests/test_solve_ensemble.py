@@ -32,6 +32,7 @@ def whole(lorenz):
     return sm.simulate(lorenz, ics=_ics(lorenz), **KW)
 
 
+@pytest.mark.slow
 def test_chunked_equals_unchunked(lorenz, whole):
     per = member_bytes(3, len(lorenz.params), 5, implicit=False)
     budget = 2 * per  # chunks of 2 members, the last one padded

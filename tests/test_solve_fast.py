@@ -22,6 +22,7 @@ def _general(model, **kw):
     return sm.simulate(model, saveat=np.linspace(t0, t1, n), **kw)
 
 
+@pytest.mark.slow
 def test_repeated_calls_match_the_general_path(lv):
     u, v = lv.states
     alpha = lv.params[0]

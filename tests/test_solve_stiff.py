@@ -30,6 +30,7 @@ def rob():
     return robertson()
 
 
+@pytest.mark.slow
 def test_auto_switches_on_robertson_and_matches_kvaerno5(rob):
     kw = dict(t_span=(0.0, 2e4), saveat=5, rtol=1e-6, atol=1e-10)
     traj = sm.simulate(rob, solver="auto", **kw)
@@ -44,6 +45,7 @@ def test_auto_switches_on_robertson_and_matches_kvaerno5(rob):
     assert 0.0 < t_stiff < 1.0
 
 
+@pytest.mark.slow
 def test_auto_does_not_switch_on_a_non_stiff_problem():
     lv = sm.zoo.lotka_volterra()
     traj = sm.simulate(lv, t_span=(0.0, 30.0), saveat=7, solver="auto", method="numeric")
@@ -70,6 +72,7 @@ def test_choose_solver_works_without_parameters(rob):
     assert sm.choose_solver(rob, [1.0, 0.0, 0.0], np.zeros(0), 0.0, 1.0) == "tsit5"
 
 
+@pytest.mark.slow
 def test_a_failed_auto_solve_does_not_recommend_auto():
     lv = sm.zoo.lotka_volterra()
     with pytest.raises(sm.SolveError, match=r"solver='auto' ran tsit5.*accuracy-limited") as err:

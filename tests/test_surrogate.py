@@ -19,6 +19,7 @@ def D():
     return sm.surrogate(RANGE, DOMAIN, n=400, width=32, depth=2, optimizer=sm.Adam(steps=1000), verbose=False)
 
 
+@pytest.mark.slow
 def test_surrogate_error_on_held_back_grid_points(D):
     assert D.error["held_back"] == 40
     assert D.error["relative_rms"] < 0.05 and D.error["max"] < 3.0

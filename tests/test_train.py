@@ -83,6 +83,7 @@ def _flat_gradient(lv_data, adjoint):
     return pr, float(value), jax.flatten_util.ravel_pytree(g)[0]
 
 
+@pytest.mark.slow
 def test_gradients_checkpoint_and_forward_agree_and_match_finite_differences(lv_data):
     """Gradient of the loss w.r.t. network weights, a parameter and an initial value: the
     discretise-then-optimise (checkpoint) and forward-mode gradients agree to 1e-4 (relative),
@@ -104,6 +105,7 @@ def test_gradients_checkpoint_and_forward_agree_and_match_finite_differences(lv_
     assert abs(fd - exact) < 1e-5 * float(jnp.linalg.norm(ref)), (fd, exact)
 
 
+@pytest.mark.slow
 def test_gradients_backsolve_agrees_with_checkpoint(lv_data):
     """The continuous adjoint (solved backwards, O(1) memory) gives the same gradient to 1e-4."""
     _, _, ref = _flat_gradient(lv_data, "checkpoint")
@@ -115,6 +117,7 @@ def test_gradients_backsolve_agrees_with_checkpoint(lv_data):
 # ----------------------------------------------------------------------------- training
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss_by_orders_of_magnitude(trained):
     h = trained.history
     assert h.loss[0] > 1.0  # the network starts near zero: the physics-only model is far off
@@ -129,6 +132,7 @@ def test_training_lowers_the_loss_by_orders_of_magnitude(trained):
     assert abs(trained.mse() - h.final) < 1e-2 * h.final + 1e-12
 
 
+@pytest.mark.slow
 def test_learned_terms_match_the_missing_physics(trained, lv_data):
     """Along the fitted trajectory the network reproduces the interactions it replaced: RMS
     error below 5 % of the terms' RMS (21 noise-free samples, 300 Adam + 1000 L-BFGS iterations)."""
@@ -139,6 +143,7 @@ def test_learned_terms_match_the_missing_physics(trained, lv_data):
     assert np.all(rms < 0.05), rms
 
 
+@pytest.mark.slow
 def test_missing_damping_is_learned_with_the_stiffness():
     """A damped oscillator x'' = -k x - c x' whose damping is left to the network: D(x')
     matches -c x' on the velocities the data visits, within 3 % of the largest damping force,
@@ -166,6 +171,7 @@ def test_missing_damping_is_learned_with_the_stiffness():
     assert result.model.defaults[k] == result.params[k]
 
 
+@pytest.mark.slow
 def test_same_seed_same_result_and_different_seed_differs(lv_data):
     options = dict(optimizer=sm.Adam(steps=30), polish=sm.LBFGS(steps=20), verbose=False)
     a = sm.train(UDE, lv_data, seed=7, **options)
@@ -177,6 +183,7 @@ def test_same_seed_same_result_and_different_seed_differs(lv_data):
     assert not np.array_equal(a.history.loss, c.history.loss)
 
 
+@pytest.mark.slow
 def test_a_second_training_reuses_the_compiled_step(trained, lv_data):
     """New seed, lr, step counts and penalty weights are traced values: no re-tracing."""
     before = steps_module.TRACES["count"]
@@ -188,6 +195,7 @@ def test_a_second_training_reuses_the_compiled_step(trained, lv_data):
     assert steps_module.TRACES["count"] == before
 
 
+@pytest.mark.slow
 def test_save_and_load_round_trip_bit_exactly(trained, tmp_path):
     path = tmp_path / "trained.json"
     sm.save(trained, path)
@@ -206,6 +214,7 @@ def test_save_and_load_round_trip_bit_exactly(trained, tmp_path):
     assert trained.predict(ts=ts).y.shape == (7, 2)
 
 
+@pytest.mark.slow
 def test_trained_network_is_a_function_on_arrays(trained):
     f = trained.network(U)
     X = np.array([[1.0, 2.0], [0.5, 3.0], [2.0, 1.0]])
@@ -224,6 +233,7 @@ def test_trained_network_is_a_function_on_arrays(trained):
     assert "final loss" in trained.summary() and "U" in repr(trained)
 
 
+@pytest.mark.slow
 def test_plot_history(trained, tmp_path):
     ax = trained.plot_history(noise_floor=1e-6)
     ax.figure.savefig(tmp_path / "history.png")
@@ -281,6 +291,7 @@ def test_target_loss_stops_at_the_first_iterate_that_reaches_it(lv_data):
         assert abs(early.mse() - early.loss) < 1e-6 * early.loss
 
 
+@pytest.mark.slow
 def test_learning_rate_schedule_object_matches_the_named_schedule(lv_data):
     """lr may be an optax schedule: a constant one reproduces schedule="constant" exactly."""
     options = dict(polish=sm.LBFGS(steps=3), seed=1, verbose=False)
@@ -300,6 +311,7 @@ def test_progress_bar_shows_the_loss_and_is_silent_when_not_verbose(lv_data, cap
     assert capsys.readouterr() == ("", "")
 
 
+@pytest.mark.slow
 def test_loss_callable_and_weight_penalties_enter_the_objective_exactly(lv_data):
     """A callable loss computing the MSE gives the built-in loss; l1 and l2 add exactly
     l1 * sum|W| + l2 * sum W^2 over the weight matrices (not the biases)."""
@@ -319,13 +331,13 @@ def test_loss_callable_and_weight_penalties_enter_the_objective_exactly(lv_data)
     assert abs(value - (base + extra)) < 1e-12 * (base + extra)
 
 
-def test_bad_checkpoint_files_are_clear_errors(trained, lv_data, tmp_path):
+def test_bad_checkpoint_files_are_clear_errors(lv_data, tmp_path):
     garbage = tmp_path / "garbage.json"
     garbage.write_text("{not json")
     with pytest.raises(TrainingError, match="is not a JSON file"):
         sm.train(UDE, lv_data, checkpoint=sm.Checkpoint(garbage, resume=True), verbose=False)
     result = tmp_path / "result.json"
-    sm.save(trained, result)  # a result, not a checkpoint
+    sm.save(lotka_volterra(), result)  # a symml file, not a checkpoint
     with pytest.raises(TrainingError, match="not a training checkpoint"):
         sm.train(UDE, lv_data, checkpoint=sm.Checkpoint(result, resume=True), verbose=False)
 

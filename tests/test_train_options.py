@@ -40,6 +40,7 @@ def ude(width=16):
     )
 
 
+@pytest.mark.slow
 def test_multiple_shooting_layout_counts_every_sample_once():
     data = sm.Dataset.from_model(lotka_volterra(), ts=np.linspace(0, 6, 13))
     pr = UDEProblem(ude(), data, solve=sm.Shooting(4))
@@ -55,6 +56,7 @@ def test_multiple_shooting_layout_counts_every_sample_once():
     np.testing.assert_array_equal(lay["next_src"][:3], [1, 2, 3])
 
 
+@pytest.mark.slow
 def test_hidden_state_inputs_are_standardised_from_a_first_simulation():
     """Only u is observed: the range of the hidden input v comes from one simulation with the
     starting network and the given (to be learned) initial value v(0) = 3.2."""
@@ -320,6 +322,7 @@ def test_train_checks_what_kind_of_option_it_gets(small, kwargs, match):
 # ----------------------------------------------------------------------------- runs with the options
 
 
+@pytest.mark.slow
 def test_old_keywords_work_for_one_release_and_warn(small):
     """symml 0.1's keywords give the same run as the option objects, with a DeprecationWarning
     naming the replacement of each. (The runs of this section share one compiled step.)"""
@@ -340,6 +343,7 @@ def test_old_keywords_work_for_one_release_and_warn(small):
         sm.train(model, data, stepz=3, verbose=False)
 
 
+@pytest.mark.slow
 def test_resume_checks_the_option_objects(small, tmp_path):
     """A checkpoint records the option objects; resuming with another learning rate is refused
     (the message names the field), with more steps it continues."""
@@ -372,8 +376,10 @@ def test_compiled_steps_live_in_the_artefact_cache(small):
     """The training step is a "train_step" artefact of the model (not an entry in the Model), and
     a new seed or learning rate reuses it; a bare optax transformation means `sm.Optax`."""
     model, data = small
+    # one run of its own (the runs above may be deselected as slow)
+    sm.train(model, data, optimizer=sm.Adam(steps=3, lr=1e-3), polish=None, seed=3, verbose=False)
     before = cache.sizes(model)["train_step"]
-    assert before >= 1  # from the runs above
+    assert before >= 1
     sm.train(model, data, optimizer=sm.Adam(steps=3, lr=5e-3), polish=None, seed=4, verbose=False)
     assert cache.sizes(model)["train_step"] == before
     assert "train_steps" not in getattr(model, "_cache", {})

@@ -27,6 +27,7 @@ def test_zoo_variants():
         sm.zoo.get("lorentz")
 
 
+@pytest.mark.slow
 def test_lorenz_is_chaotic_but_deterministic():
     lor = sm.zoo.lorenz()
     a = sm.simulate(lor, t_span=(0, 5), saveat=50)

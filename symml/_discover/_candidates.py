@@ -45,6 +45,8 @@ class Support:
         rss: residual sum of squares on the regression rows.
         criterion: the regression BIC (on ``n_eff`` independent rows).
         t_min: the smallest |coefficient| / standard error (``inf`` for the empty support).
+        n_params: constants the candidate has (default: one per column of its support; a
+            symbolic-regression expression used as one column has more).
     """
 
     support: tuple[int, ...]
@@ -52,6 +54,17 @@ class Support:
     rss: float
     criterion: float
     t_min: float
+    n_params: int | None = None
+
+    @property
+    def k(self) -> int:
+        """The number of constants the trajectory criterion prices."""
+        return len(self.support) if self.n_params is None else self.n_params
+
+
+#: a term whose share of the fitted right-hand side (its unit-RMS column's coefficient over the
+#: RMS of the fit) is below this is negligible, whatever its t statistic
+MIN_CONTRIBUTION = 1e-3
 
 
 def _fit(A: np.ndarray, y: np.ndarray, cols: tuple[int, ...]) -> tuple[np.ndarray, float]:
@@ -146,5 +159,10 @@ def best_supports(
             coef[list(cols)] = sol / scale[list(cols)]
         # BIC on n_eff independent rows: n_eff ln(RSS/n) + k ln(n_eff)
         crit = n_eff * math.log(max(rss / n, floor, 1e-300)) + k * math.log(max(n_eff, 2.0))
-        out.append(Support(cols, coef, rss, crit, _t_min(A, cols, sol, max(rss, floor * n), n_eff)))
+        t_min = _t_min(A, cols, sol, max(rss, floor * n), n_eff)
+        if cols and np.min(np.abs(sol)) < MIN_CONTRIBUTION * math.sqrt(max(float(y @ y) - rss, 0.0) / n):
+            # On (nearly) noise-free data a term of negligible size can be "significant": it
+            # soaks up the bias of the derivative estimates. Such a support ranks after the rest.
+            t_min = 0.0
+        out.append(Support(cols, coef, rss, crit, t_min))
     return out

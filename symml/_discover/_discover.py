@@ -31,30 +31,26 @@ Derivative(v(t), t) = 1.8*u(t)*v(t) - 0.8*v(t)
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, cast, runtime_checkable
 
-import numpy as np
 import sympy as sp
 
-from .._data._dataset import Dataset, key_name
 from .._data._derivatives import SavitzkyGolay, Weak, get_method
 from .._declare._model import Model
 from .._declare._symbols import (
     Parameter,
-    base_state,
-    derivative_order,
-    is_derivative_state,
-    is_state,
     state_name,
     t,
 )
 from ..distill.base import Backend, Expression, get_backend, parametrize, round_floats
 from ..distill.library import Polynomial, Trig, evaluate, make_library
 from ..errors import DataError
-from ._errors import DiscoveryError
-from ._validated import choose_through_solver
-from ._weak import integrable_terms
+from ._errors import DiscoveryError, DiscoveryWarning
+from ._front import choose_from_fronts
+from ._regression import as_dataset, columns, regression
+from ._validated import NOISE_R2, choose_through_solver
 
 
 @runtime_checkable
@@ -156,142 +152,6 @@ class Discovery:
         return self.summary(4)
 
 
-# ----------------------------------------------------------------------------- data -> columns
-
-
-def _as_dataset(data: Any) -> Dataset:
-    if isinstance(data, Dataset):
-        return data
-    if hasattr(data, "columns") and hasattr(data, "to_numpy"):
-        return Dataset.from_pandas(data)
-    raise DataError(
-        f"sm.discover needs a symml Dataset (or a pandas DataFrame with a 't' column), got "
-        f"{type(data).__name__}. Build one with sm.Dataset(t=..., y={{x: values}}) or Dataset.from_csv."
-    )
-
-
-def _columns(data: Dataset) -> tuple[list[sp.Expr], dict[sp.Expr, Any]]:
-    """Base states (in order of appearance) and ``{state or derivative state: data key}``."""
-    parsed: list[tuple[str, int, Any, sp.Expr | None]] = []
-    for key in data.keys:
-        if isinstance(key, str):
-            name, order = key, 0
-            for suffix, k in (("_t", 1), ("'", 1)):
-                if name.endswith(suffix) and len(name) > len(suffix):
-                    name, order = name[: -len(suffix)], k
-            if not name.isidentifier() or name == "t":
-                raise DataError(
-                    f"Column {key!r} is not a usable state name; use identifiers such as 'x' and "
-                    "'x_t' (its velocity)."
-                )
-            parsed.append((name, order, key, None))
-        else:
-            e = sp.sympify(key)
-            if not (is_state(e) or is_derivative_state(e)):
-                raise DataError(
-                    f"Observed key {key} is an expression of the states, not a state; sm.discover "
-                    "needs the states themselves (and optionally their first derivatives)."
-                )
-            parsed.append((base_state(e).func.__name__, derivative_order(e), key, base_state(e)))
-    bases: dict[str, sp.Expr] = {}
-    for name, order, _, st in parsed:
-        if order == 0:
-            bases.setdefault(name, st if st is not None else sp.Function(name, real=True)(t))
-    cols: dict[sp.Expr, Any] = {}
-    for name, order, key, _ in parsed:
-        if order > 1:
-            raise DataError(
-                f"Column {key_name(key)!r} is a derivative of order {order}; give states and velocities only."
-            )
-        if name not in bases:
-            raise DataError(
-                f"Column {key_name(key)!r} is a derivative of {name!r}, but {name!r} itself is not "
-                "observed; add the column or rename it."
-            )
-        s = bases[name] if order == 0 else bases[name].diff(t)
-        if s in cols:
-            raise DataError(f"State {state_name(s)!r} is observed twice (columns {cols[s]!r} and {key!r}).")
-        cols[s] = key
-    return list(bases.values()), cols
-
-
-# ----------------------------------------------------------------------------- the regression
-
-
-def _regression(data, bases, cols, orders, method, library_terms_fn):
-    """Inputs, library terms, the regression matrix, targets (one per base state), the first
-    trajectory's initial values and the effective number of rows (``None``: unknown).
-
-    The matrix holds the samples of the inputs (pointwise derivatives) or, for the weak form,
-    the library terms integrated against the test functions."""
-    inputs = list(bases) + [b.diff(t) for b in bases if orders[b] == 2]
-    weak = isinstance(method, Weak)
-    pointwise = get_method(method.features) if weak else method
-    X_rows, y_rows, G_rows, first_values = [], {b: [] for b in bases}, [], {}
-    noise_stats = [0.0, 0.0]
-    terms = library_terms_fn(inputs)
-    velocities = {b.diff(t): b for b in bases if orders[b] == 2}
-    by_parts = integrable_terms(terms, velocities) if weak else {}
-    for si, series in enumerate(data.series):
-        ts = series.t
-        vals: dict[sp.Expr, np.ndarray] = {}
-        target: dict[sp.Expr, tuple[np.ndarray, int]] = {}
-        for b in bases:
-            x = np.asarray(series[cols[b]], dtype=float)
-            if orders[b] == 2 and b.diff(t) in cols:
-                v = np.asarray(series[cols[b.diff(t)]], dtype=float)
-                if weak:
-                    vals[b], vals[b.diff(t)], target[b] = x, v, (v, 1)
-                else:
-                    dx = pointwise.derivatives(ts, x, 0)
-                    dv = pointwise.derivatives(ts, v, 1)
-                    vals[b], vals[b.diff(t)], target[b] = dx[0], dv[0], (dv[1], 0)
-            elif orders[b] == 2:
-                d = pointwise.derivatives(ts, x, 2)
-                if weak:
-                    vals[b], vals[b.diff(t)], target[b] = x, d[1], (x, 2)
-                else:
-                    vals[b], vals[b.diff(t)], target[b] = d[0], d[1], (d[2], 0)
-            else:
-                if weak:
-                    vals[b], target[b] = x, (x, 1)
-                else:
-                    d = pointwise.derivatives(ts, x, 1)
-                    vals[b], target[b] = d[0], (d[1], 0)
-        X = np.column_stack([vals[z] for z in inputs])
-        if si == 0:
-            first_values = {
-                z: float(np.asarray(series[cols[z]])[0]) if z in cols else float(vals[z][0]) for z in inputs
-            }
-        if weak:
-            width = method.width or method.choose_width(ts, [np.asarray(series[k]) for k in cols.values()])
-            V = method.test_functions(ts, max(m for _, m in target.values()), width)
-            Theta = evaluate(terms, inputs, X)
-            rows = V[0] @ Theta
-            for j, (b, antiderivative) in by_parts.items():
-                # ∫ φ g(x) x' dt = -∫ φ' G(x) dt with G' = g: no estimated velocity needed
-                raw = np.asarray(series[cols[b]], dtype=float)[:, None]
-                rows[:, j] = -(V[1] @ evaluate([antiderivative], [b], raw)[:, 0])
-            G_rows.append(rows)
-            for b in bases:
-                f, m = target[b]
-                y_rows[b].append((-1) ** m * (V[m] @ f))
-            # independent rows: participation ratio of the rows' covariance under white noise
-            m = max(m for _, m in target.values())
-            C = V[m] @ V[m].T
-            noise_stats[0] += float(np.trace(C))
-            noise_stats[1] += float(np.sum(C * C))
-        else:
-            X_rows.append(X)
-            for b in bases:
-                y_rows[b].append(target[b][0])
-    Y = {b: np.concatenate(y_rows[b]) for b in bases}
-    if weak:
-        n_eff = noise_stats[0] ** 2 / noise_stats[1] if noise_stats[1] > 0 else None
-        return inputs, terms, np.vstack(G_rows), Y, first_values, n_eff
-    return inputs, terms, np.vstack(X_rows), Y, first_values, None
-
-
 def discover_system(
     data: Any,
     backend: Any = "sindy",
@@ -319,11 +179,13 @@ def discover_system(
         order: differential order (1 or 2) of states observed without a velocity column.
         degree: polynomial degree for the default/named polynomial library.
         name: the model's name; ``prefix``: the parameters' name prefix (``c0, c1, ...``).
-        select: ``"solver"`` (opt-in, with a linear backend): the best support of every size
+        select: ``"solver"`` (opt-in): with a linear backend the best support of every size
             (exact subsets, stepwise paths) is integrated against every trajectory and the
             combination is chosen by the trajectory and regression BIC, the best few refitted
             through the solver (`symml._discover._select`); the default library then adds
-            sin and cos of the states, kept only where they clearly win. ``"backend"``: the
+            sin and cos of the states, kept only where they clearly win. With a
+            symbolic-regression backend (Operon, PySR) the best members of each equation's
+            Pareto front are integrated and chosen the same way (`symml._discover._front`). ``"backend"``: the
             backend's own choice (SINDy's thresholded path), not integrated: the default, since the
             solver's choice still adds spurious terms on some clean data (Van der Pol with
             pointwise derivatives).
@@ -345,17 +207,23 @@ def discover_system(
             quantity), or the data look like noise; each is also in ``Discovery.notes``.
         UnknownBackendError: ``backend`` is not a known name or a `Backend` instance.
     """
-    data = _as_dataset(data)
-    bases, cols = _columns(data)
+    data = as_dataset(data)
+    bases, cols = columns(data)
     if order is not None and order not in (1, 2):
         raise DiscoveryError(f"order must be 1 or 2 (or None), got {order!r}.")
     if select not in ("solver", "backend"):
         raise DiscoveryError(f"select must be 'solver' or 'backend', got {select!r}.")
     orders = {b: 2 if (b.diff(t) in cols or order == 2) else 1 for b in bases}
-    if library is None and isinstance(backend, str) and "library" not in backend_options:
+    if (
+        select == "solver"
+        and library is None
+        and isinstance(backend, str)
+        and "library" not in backend_options
+        and get_backend(backend, **backend_options).linear
+    ):
         # the default library: polynomials and the sine and cosine of every state; the
         # solver-validated choice decides between them (sin x vs x - x³/6 at large amplitude)
-        library = Polynomial(degree) + Trig(of=tuple(bases)) if select == "solver" else None
+        library = Polynomial(degree) + Trig(of=tuple(bases))
     engine = _engine(backend, library, degree, backend_options)
     linear = _as_linear(engine)
     auto = isinstance(differentiation, str) and differentiation == "auto"
@@ -374,12 +242,12 @@ def discover_system(
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):  # many small solves: no thread contention
-        inputs, terms, M, Y, first, n_eff = _regression(data, bases, cols, orders, method, terms_fn)
+        inputs, terms, M, Y, first, n_eff = regression(data, bases, cols, orders, method, terms_fn)
         if auto and weak and M.shape[0] <= 2 * len(terms):
             # short records: more (overlapping) test functions, so that there are more rows
             # than terms; their correlation is counted in the effective sample size
             method = dataclasses.replace(method, n_test=3 * len(terms) // len(data.series) + 1)
-            inputs, terms, M, Y, first, n_eff = _regression(data, bases, cols, orders, method, terms_fn)
+            inputs, terms, M, Y, first, n_eff = regression(data, bases, cols, orders, method, terms_fn)
     rows = M.shape[0]
     if linear is not None and rows <= len(terms):
         raise DataError(
@@ -400,6 +268,20 @@ def discover_system(
         results, validation = choose_through_solver(
             data, bases, orders, cols, inputs, terms, Theta, Y, results, notes
         )
+    elif select == "solver":
+        results, validation = choose_from_fronts(data, bases, orders, cols, inputs, results, notes)
+    else:
+        r2 = max(float(res.r2) for res in results.values())
+        if not r2 > NOISE_R2:
+            # without integration, the regression's own fit is the evidence: no equation
+            # explains its estimated derivatives better than their mean
+            notes.append(f"no equation explains its estimated derivatives (best regression R2 = {r2:.3g})")
+            warnings.warn(
+                f"sm.discover: the data look like noise: no library term explains the estimated "
+                f"derivatives (best regression R2 = {r2:.3g}); select='solver' integrates the candidates.",
+                DiscoveryWarning,
+                stacklevel=3,
+            )
     model = _build_model(results, bases, orders, first, name, prefix)
     return Discovery(
         model=model,

@@ -236,8 +236,16 @@ class SolverSelection:
         from .._declare._model import Model
 
         weights = [[Parameter(f"_w{i}_{j}", real=True) for j in range(len(terms))] for i in range(len(bases))]
+        # A term with weight 0 is left out, not multiplied by 0: where a rational or
+        # symbolic-regression term is infinite (1/sin at its zeros, exp overflow), 0·inf would
+        # poison every combination that does not use it.
         eqs = [
-            sp.Eq(b.diff(t, orders[b]), sp.Add(*[w * term for w, term in zip(weights[i], terms)]))
+            sp.Eq(
+                b.diff(t, orders[b]),
+                sp.Add(
+                    *[sp.Piecewise((w * term, sp.Ne(w, 0)), (0, True)) for w, term in zip(weights[i], terms)]
+                ),
+            )
             for i, b in enumerate(bases)
         ]
         every = [w for ws in weights for w in ws]
@@ -415,7 +423,7 @@ def select(
                     for c in chunk
                 ]
             )
-            ks = [sum(len(candidates[i][c[i]].support) for i in range(len(candidates))) for c in chunk]
+            ks = [sum(candidates[i][c[i]].k for i in range(len(candidates))) for c in chunk]
             for c, (crit, r2, ok, r2s) in zip(chunk, selection.score(P, ks, batch)):
                 reg = sum(candidates[i][c[i]].criterion for i in range(len(candidates)))
                 sig = all(candidates[i][c[i]].t_min >= SIGNIFICANCE for i in range(len(candidates)))
@@ -444,7 +452,7 @@ def select(
             refitted.append(s)
             continue
         W, t_min = fit
-        k = sum(len(candidates[i][s.choice[i]].support) for i in range(len(candidates)))
+        k = sum(candidates[i][s.choice[i]].k for i in range(len(candidates)))
         ((crit, r2, ok, r2s),) = selection.score(W[None], [k], batch)
         if not ok:
             refitted.append(s)

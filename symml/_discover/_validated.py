@@ -192,23 +192,7 @@ def choose_through_solver(data, bases, orders, cols, inputs, terms, Theta, Y, re
                 DiscoveryWarning,
                 stacklevel=4,
             )
-    r2 = best.traj_r2
-    if r2 <= NOISE_R2:
-        notes.append(f"no model reproduces the data better than a constant (R2 = {r2:.3g}): pure noise?")
-        warnings.warn(
-            f"sm.discover: the data look like noise: the best model integrated against them reaches "
-            f"R2 = {r2:.3g}, no better than a constant.",
-            DiscoveryWarning,
-            stacklevel=4,
-        )
-    elif r2 < POOR_R2:
-        notes.append(f"the model reproduces its own data poorly (worst trajectory R2 = {r2:.3g})")
-        warnings.warn(
-            f"sm.discover: the discovered model reproduces its own data poorly: integrated from the "
-            f"data's initial values its worst trajectory has R2 = {r2:.3g}.",
-            DiscoveryWarning,
-            stacklevel=4,
-        )
+    warn_on_fit(best.traj_r2, notes)
     validation: dict[str, Any] = {
         "r2": tuple(float(v) for v in best.per_trajectory_r2),
         "criterion": float(best.criterion),
@@ -217,3 +201,24 @@ def choose_through_solver(data, bases, orders, cols, inputs, terms, Theta, Y, re
         "library": library_choice,
     }
     return out, validation
+
+
+def warn_on_fit(r2: float, notes: list[str]) -> None:
+    """Note and warn when the chosen model, integrated, reproduces its data poorly (worst
+    trajectory R² ``r2``) or no better than a constant."""
+    if r2 <= NOISE_R2:
+        notes.append(f"no model reproduces the data better than a constant (R2 = {r2:.3g}): pure noise?")
+        warnings.warn(
+            f"sm.discover: the data look like noise: the best model integrated against them reaches "
+            f"R2 = {r2:.3g}, no better than a constant.",
+            DiscoveryWarning,
+            stacklevel=5,
+        )
+    elif r2 < POOR_R2:
+        notes.append(f"the model reproduces its own data poorly (worst trajectory R2 = {r2:.3g})")
+        warnings.warn(
+            f"sm.discover: the discovered model reproduces its own data poorly: integrated from the "
+            f"data's initial values its worst trajectory has R2 = {r2:.3g}.",
+            DiscoveryWarning,
+            stacklevel=5,
+        )

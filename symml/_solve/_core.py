@@ -30,7 +30,7 @@ from ..errors import SolveError
 from ._options import SolveOptions
 from ._switch import StiffnessDetector, stiff_time
 
-__all__ = ["integrate", "CoreSolution", "check_result"]
+__all__ = ["integrate", "CoreSolution", "check_result", "OK"]
 
 _DEFAULT = SolveOptions()
 
@@ -132,8 +132,10 @@ def integrate(
     return CoreSolution(ys, event_time, event_state, result, steps, t_stiff)
 
 
-_OK = (diffrax.RESULTS.successful._value, diffrax.RESULTS.event_occurred._value)
-_OK_SET = {int(v) for v in _OK}
+#: diffrax result codes of a solve that went well (reached t1, or stopped at its event)
+OK = (diffrax.RESULTS.successful._value, diffrax.RESULTS.event_occurred._value)
+_OK = OK
+_OK_SET = {int(v) for v in OK}
 
 
 def check_result(

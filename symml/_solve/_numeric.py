@@ -33,7 +33,9 @@ from .._compile._codegen import compile
 from .._declare._bind import batch_shape, pack, save_grid, stack_members
 from .._declare._event import Event
 from .._trajectory import Trajectory
-from ._core import check_result
+from ..errors import SolveError
+from ._core import OK, check_result
+from ._domain import domain_hint
 from ._ensemble import DEFAULT_MEMORY_BUDGET, check_output_fits, chunk_members, member_bytes, solve_members
 from ._options import IMPLICIT, require_dt0, resolve_solver
 from ._runner import make_runner, new_trajectory
@@ -103,7 +105,15 @@ class NumericPlan:
                     f"solver='auto': {AUTO_EXPLICIT}'s step size became stability-limited at "
                     f"t = {t_stiff:.6g} (the problem is stiff there); restarted with {AUTO_IMPLICIT}"
                 )
-            ys = check_result(codes[..., 0], ys, solver_name, self.rtol, self.max_steps, auto=self.auto)
+            try:
+                ys = check_result(codes[..., 0], ys, solver_name, self.rtol, self.max_steps, auto=self.auto)
+            except SolveError:
+                hint = (
+                    None if model.neural else domain_hint(model, compile(model), ts, ys, p, codes[..., 0], OK)
+                )
+                if hint is None:
+                    raise
+                raise SolveError(hint) from None
         return new_trajectory(ts, ys, p, ev_t, ev_y, steps, networks, model, solver_name, reason)
 
     def _implicit(self, model):

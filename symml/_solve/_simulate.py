@@ -57,6 +57,7 @@ def simulate(
     atol: float = 1e-9,
     event: Event | None = None,
     dt0: float | None = None,
+    dt: float | None = None,
     max_steps: int = 65536,
     adaptive: bool = True,
     adjoint: diffrax.AbstractAdjoint | None = None,
@@ -82,6 +83,8 @@ def simulate(
         atol: tolerances of the adaptive step-size controller.
         event: a terminal `Event`.
         dt0: initial step (required for fixed-step solvers such as ``euler``).
+        dt: a fixed step: shorthand for ``dt0=dt, adaptive=False``, the way the symplectic
+            solvers (``"leapfrog"``, ``"yoshida4"``, ``"implicit_midpoint"``) run.
         max_steps: solver step limit; exceeding it raises `SolveError`.
         adaptive: ``False`` takes fixed steps of size ``dt0`` (for convergence studies).
         adjoint: a diffrax adjoint for gradients (default: recursive checkpointing).
@@ -105,7 +108,8 @@ def simulate(
             fixed steps without ``dt0``.
         SolveError: the solve failed (step limit reached, divergence).
         NoClosedForm: ``method="analytic"`` and no closed form was found.
-        ValueError: an unknown solver or method, ensemble sizes that differ, bad times.
+        ValueError: an unknown solver or method, ensemble sizes that differ, bad times, both
+            ``dt`` and ``dt0``.
         InvalidValueError: ``model`` is not a Model; a value, ``t_span`` or ``saveat`` that is
             NaN, infinite or complex; ``saveat`` outside ``t_span``; negative tolerances.
         TypeError: ``event`` is not an `Event`.
@@ -125,6 +129,13 @@ def simulate(
         0.0359
     """
     check_model(model, "simulate")
+    if dt is not None:
+        if dt0 is not None:
+            raise ValueError(
+                f"Both dt={dt!r} and dt0={dt0!r} given; pass dt= for fixed steps or dt0= for the "
+                "first step of an adaptive solve, not both."
+            )
+        dt0, adaptive = dt, False
     key = _fast_key(
         model,
         ics,

@@ -167,7 +167,8 @@ class Sindy:
 
 @dataclasses.dataclass(frozen=True)
 class Operon(Sindy):
-    """``operon``: symbolic regression with pyoperon (`symml.discover`), then a refit."""
+    """``operon``: symbolic regression with pyoperon (`symml.discover`), the members of each
+    Pareto front chosen through the solver (``select="solver"``), then a refit."""
 
     name: str = "operon"
     max_time: float = 20.0
@@ -176,7 +177,12 @@ class Operon(Sindy):
     def discover(self, problem, data, seed: int) -> Model:
 
         return discover(
-            data, backend="operon", max_time=self.max_time, generations=self.generations, random_state=seed
+            data,
+            backend="operon",
+            select="solver",
+            max_time=self.max_time,
+            generations=self.generations,
+            random_state=seed,
         )
 
 
