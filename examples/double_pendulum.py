@@ -58,7 +58,7 @@ E = np.asarray(traj[dp.energy])
 energy_drift = float(np.max(np.abs(E - E[0])))
 print(f"max |E - E0| over {t_end:g} s: {energy_drift:.2e}")
 try:
-    sm.simulate(dp, t_span=(0, 1), solver="leapfrog", dt0=0.01)
+    sm.simulate(dp, t_span=(0, 1), solver="leapfrog", dt=0.01)
 except sm.ModelError as err:
     print("leapfrog:", str(err).split(".")[0])
 

@@ -16,6 +16,11 @@
 # resonance. The machine-learning route: simulate many sweeps with known (ω₀, γ, ε), train a
 # network from the curve to the parameters (`sm.estimator`), then read off any new measurement
 # at once, with an uncertainty, and hand the answer to `sm.fit` as its start (`refine=True`).
+#
+# The drive is f = 0.04, twice the zoo's default: the Kerr shift ε|z|² then bends the peak by about
+# two linewidths, so one sweep at 1 % noise determines ε to about 1 %. At f = 0.02 the shift is half
+# a linewidth and even a least-squares fit started at the true values has a standard error of
+# 2–6 % on ε: no estimator can read ε within 2 % off such a sweep.
 
 # %%
 import os
@@ -35,6 +40,7 @@ OUT = os.environ.get("SYMML_EXAMPLE_OUT", os.path.join(os.path.dirname(os.path.a
 os.makedirs(OUT, exist_ok=True)
 
 duff = sm.zoo.duffing("amplitude")
+duff = duff.with_defaults({duff.lookup("f"): 0.04})
 a, b = duff.states
 w0, gam, eps = (duff.lookup(n) for n in ("omega0", "gamma", "epsilon"))
 amplitude = sp.sqrt(a**2 + b**2)
@@ -51,16 +57,16 @@ est = sm.estimator(
     priors=priors,
     observe=[amplitude],
     saveat=ts,
-    n=1500 if FAST else 6000,
+    n=1500 if FAST else 20000,
     noise=0.01,
-    width=128,
+    width=128 if FAST else 256,
     depth=3,
-    optimizer=sm.Adam(lr=2e-3, steps=1500 if FAST else 6000),
+    optimizer=sm.Adam(lr=2e-3, steps=1500 if FAST else 10000),
     seed=0,
     verbose=False,
 )
 t_train = time.perf_counter() - t0
-print(f"estimator trained on {'1500' if FAST else '6000'} simulated sweeps in {t_train:.1f} s")
+print(f"estimator trained on {'1500' if FAST else '20000'} simulated sweeps in {t_train:.1f} s")
 cal = est.calibration()
 for name, c in cal.items():
     print(
@@ -72,14 +78,15 @@ for name, c in cal.items():
 # %% [markdown]
 # ## New measurements: the estimator against `sm.fit` from a poor start
 #
-# Ten fresh sweeps (1 % noise) with parameters drawn from the priors. `sm.fit` starts from the
+# Fresh sweeps (1 % noise) with parameters drawn from the priors. `sm.fit` starts from the
 # centre of the priors, the estimator answers directly; `refine=True` then polishes with `sm.fit`
-# from the estimator's answer.
+# from the estimator's answer. The last column is `sm.fit` started at the true values: the
+# accuracy the noise allows, which no estimator can beat.
 
 # %%
 rng = np.random.default_rng(7)
 rows = []
-n_new = 4 if FAST else 10
+n_new = 4 if FAST else 30
 for i in range(n_new):
     truth = {p: float(rng.uniform(*r)) for p, r in priors.items()}
     data = sm.Dataset.from_model(duff, ts=ts, params=truth, observe=[amplitude], noise=0.01, seed=100 + i)
@@ -91,21 +98,33 @@ for i in range(n_new):
     naive = sm.fit(duff.with_defaults({p: sum(r) / 2 for p, r in priors.items()}), data, params=list(priors))
     t_fit = time.perf_counter() - t0
     refined = est.predict(data, refine=True)
+    best_fit = sm.fit(duff.with_defaults(truth), data, params=list(priors))
 
     def rel(values, truth=truth):
         return max(abs(values[p] / truth[p] - 1) for p in priors)
 
     rows.append(
-        (rel(guess.values), rel({p: naive.params[p] for p in priors}), rel(refined.values), t_pred, t_fit)
+        (
+            rel(guess.values),
+            rel({p: naive.params[p] for p in priors}),
+            rel(refined.values),
+            t_pred,
+            t_fit,
+            rel({p: best_fit.params[p] for p in priors}),
+        )
     )
 errs = np.asarray(rows)
-print(f"{'':14s} {'max rel. error (median)':>24s} {'worst':>8s}")
-for j, name in enumerate(("estimator", "fit, poor start", "est. + fit")):
-    print(f"{name:14s} {100 * np.median(errs[:, j]):23.3f} % {100 * np.max(errs[:, j]):7.3f} %")
-stuck = float(np.mean(errs[:, 1] > 0.02))
+print(f"{'':16s} {'max rel. error (median)':>24s} {'worst':>8s} {'all within 2 %':>15s}")
+for j, name in ((0, "estimator"), (1, "fit, poor start"), (2, "est. + fit"), (5, "fit from truth")):
+    print(
+        f"{name:16s} {100 * np.median(errs[:, j]):23.3f} % {100 * np.max(errs[:, j]):7.3f} % "
+        f"{100 * np.mean(errs[:, j] <= 0.02):14.0f} %"
+    )
+# a fit is stuck when it ends elsewhere than the fit started at the truth (another minimum)
+stuck = float(np.mean(np.abs(errs[:, 1] - errs[:, 5]) > 1e-3))
 print(
     f"time per new measurement: estimator {1e3 * np.median(errs[:, 3]):.2f} ms, "
-    f"sm.fit {np.median(errs[:, 4]):.2f} s; fits from the poor start off by > 2 %: {100 * stuck:.0f} %"
+    f"sm.fit {np.median(errs[:, 4]):.2f} s; fits from the poor start stuck elsewhere: {100 * stuck:.0f} %"
 )
 
 # %% [markdown]

@@ -52,13 +52,13 @@ T = orbits * 2 * np.pi
 steps = orbits * steps_per_orbit
 runs = {}
 for name, kw in {
-    "leapfrog": dict(solver="leapfrog", dt0=T / steps),
-    "tsit5": dict(solver="tsit5", adaptive=False, dt0=2 * T / steps),
-    "yoshida4": dict(solver="yoshida4", dt0=7 / 3 * T / steps),
+    "leapfrog": dict(solver="leapfrog", dt=T / steps),
+    "tsit5": dict(solver="tsit5", dt=2 * T / steps),
+    "yoshida4": dict(solver="yoshida4", dt=7 / 3 * T / steps),
 }.items():
     start = time.perf_counter()
-    n_steps = orbits * 20 * max(1, int(round(T / kw["dt0"] / (orbits * 20))))
-    kw["dt0"] = T / n_steps  # a whole number of steps between saves (20 an orbit)
+    n_steps = orbits * 20 * max(1, int(round(T / kw["dt"] / (orbits * 20))))
+    kw["dt"] = T / n_steps  # a whole number of steps between saves (20 an orbit)
     traj = sm.simulate(
         kep, t_span=(0, T), saveat=np.linspace(0, T, n_steps // 20 + 1), max_steps=n_steps + 10, **kw
     )

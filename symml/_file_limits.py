@@ -74,3 +74,14 @@ def checked_name(s: Any) -> str:
     if not isinstance(s, str) or not s or len(s) > MAX_NAME:
         raise FileFormatError(f"bad name {s!r}"[:200])
     return s
+
+
+def checked_identifier(s: Any) -> str:
+    """A symbol's name from a file: what `symml.states` and `symml.parameters` accept."""
+    s = checked_name(s)
+    if not s.isidentifier():
+        raise FileFormatError(
+            f"bad symbol name {s!r} in the file: states, parameters and networks are named by "
+            "identifiers (letters, digits and '_', not starting with a digit)"[:300]
+        )
+    return s

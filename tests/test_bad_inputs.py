@@ -483,14 +483,12 @@ def test_cli_read_only_output_folder_fails_before_the_work(tmp_path, capsys):
     assert rc == 2 and "permission denied" in err.err and err.out == ""  # nothing was solved or printed
 
 
-def test_cli_os_error_during_the_work_is_one_line(tmp_path, capsys, monkeypatch):
-    import symml.cli._main as cli
-
-    def full_disk(*a, **kw):
-        raise OSError(28, "No space left on device", str(tmp_path / "out.csv"))
-
-    monkeypatch.setattr(cli, "load_model", full_disk)
-    rc = main(["simulate", "pendulum", "--csv", str(tmp_path / "out.csv")])
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux) for a real ENOSPC")
+def test_cli_os_error_during_the_work_is_one_line(tmp_path, capsys):
+    # a real full disk: every write to /dev/full fails with ENOSPC, after the work has run
+    out = tmp_path / "out.csv"
+    out.symlink_to("/dev/full")
+    rc = main(["simulate", "pendulum", "--csv", str(out)])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.count("\n") == 0 and "No space left on device" in err
 

@@ -56,6 +56,8 @@ def test_errors(est):
         sm.estimator(HO, priors={K: (1, 3)}, observe=[X])
     with pytest.raises(sm.UnknownNameError, match="'kk' is not a state or parameter"):
         sm.estimator(HO, priors={"kk": (1, 3)}, observe=[X], saveat=TS)
+    with pytest.raises(ValueError, match=r"beta must be a number in \[0, 1\] \(the beta-NLL weight\), got 2"):
+        sm.estimator(HO, priors={K: (1, 3)}, observe=[X], saveat=TS, beta=2)
     v = HO.states[1]
     other = sm.Dataset(t=TS, y={v: np.zeros_like(TS)})
     with pytest.raises(sm.DataError, match=r"data does not observe x\(t\)"):

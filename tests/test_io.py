@@ -118,3 +118,14 @@ def test_neural_model_round_trips_bit_exactly(tmp_path):
     ta = sm.simulate(model, ics={u: 1.0, v: 0.5}, t_span=(0, 1), saveat=5)
     tb = sm.simulate(back, ics={u: 1.0, v: 0.5}, t_span=(0, 1), saveat=5)
     np.testing.assert_array_equal(ta.y, tb.y)
+
+
+@pytest.mark.parametrize(
+    "node",
+    [["State", "1x", {}], ["Parameter", "a b", {}], ["Symbol", "x;y", {}], ["State", "x(t)", {}]],
+)
+def test_symbol_names_in_a_file_are_identifiers(node):
+    with pytest.raises(FileFormatError, match=r"bad symbol name .* states, parameters and networks"):
+        decode_expr(node)
+    (x1,) = sm.states("x1")
+    assert decode_expr(encode_expr(x1)) == x1

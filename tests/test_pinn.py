@@ -118,9 +118,17 @@ def test_forward_small_angle_pendulum_against_closed_form():
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("error::symml.TrainingWarning")  # a converged run does not warn
 def test_forward_pendulum_against_simulate():
     res = sm.pinn(sm.zoo.pendulum(theta0=1.0), t_span=(0, 3), verbose=False)
     assert res.compare()["theta"] <= 0.01
+
+
+def test_a_network_that_does_not_solve_the_equation_is_reported():
+    # 100 steps of a one-layer network over three periods: the residual stays far from zero
+    with pytest.warns(sm.TrainingWarning, match=r"does not solve the equation on t_span=\(0.0, 6.0\)"):
+        res = sm.pinn(sm.zoo.pendulum(theta0=1.0), t_span=(0, 6), **TINY)
+    assert float(np.asarray(res.history["terms"])[-1, 0]) > 0.1
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ network. Loss weights adapt by a published rule and long spans are trained causa
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from .._declare._bind import bind_params
 from .._train import LBFGS as LBFGSOption
-from .._train import Adam, Checkpoint
+from .._train import Adam, Checkpoint, TrainingWarning
 from ..errors import DataError, MissingValueError, ModelError
 from ._loop import BALANCING, optimise
 from ._problem import build_problem
@@ -238,4 +239,34 @@ def pinn(
         options=options,
     )
     (net, u), history = optimise(problem, theta, cfg)
+    _warn_if_unsolved(history, int(optimizer.steps), causal is not None, problem.t_span)
     return PINNResult(model, problem, net, u, history, known, time.perf_counter() - t_start)
+
+
+#: Final mean-square residual (dimensionless: in the units of the scaled time) above which the
+#: network does not solve the equation. Converged runs end near 1e-4..1e-3; runs stuck on a wrong,
+#: smooth solution over too long a span end at 1..100.
+UNSOLVED = 0.1
+
+
+def _warn_if_unsolved(history: dict, n_adam: int, causal: bool, t_span: tuple) -> None:
+    terms = np.asarray(history["terms"])
+    if terms.size == 0 or float(terms[-1, 0]) <= UNSOLVED:
+        return
+    hint = ""
+    if causal and n_adam and len(history["causal"]) >= n_adam:
+        reached = float(np.max(np.asarray(history["causal"])[:n_adam]))
+        if reached < 0.1:
+            hint = (
+                f" Causal training never reached the end of the span (the last time window weighs "
+                f"at most {reached:.2g} during the {n_adam} Adam steps, 1 when trained)."
+            )
+    warnings.warn(
+        f"sm.pinn: the network does not solve the equation on t_span={tuple(t_span)}: its final "
+        f"mean-square residual is {float(terms[-1, 0]):.3g} (converged runs end below {UNSOLVED}).{hint} "
+        "A PINN learns an oscillation over about one or two periods; for longer spans raise the "
+        "steps (optimizer=sm.Adam(steps=...)), shorten t_span, or use sm.simulate. .report() "
+        "compares the result with sm.simulate.",
+        TrainingWarning,
+        stacklevel=3,
+    )

@@ -30,8 +30,8 @@ from .._file_limits import (
     MAX_NETWORK_PARAMETERS,
     FileFormatError,
 )
+from .._file_limits import checked_identifier as _ident
 from .._file_limits import checked_int as _int
-from .._file_limits import checked_name as _name
 from .._file_limits import checked_pow as _pow
 from .._file_limits import node_list as _list
 from .._mechanics import NeuralDerivative
@@ -161,11 +161,11 @@ def decode_expr(node: Any, depth: int = 0) -> sp.Basic:
             raise FileFormatError(f"unknown constant {rest[0]!r}")
         return _CONSTANTS[rest[0]]
     if kind == "Parameter":
-        return Parameter(_name(rest[0]), **_check_assumptions(rest[1]))
+        return Parameter(_ident(rest[0]), **_check_assumptions(rest[1]))
     if kind == "Symbol":
-        return sp.Symbol(_name(rest[0]), **_check_assumptions(rest[1]))
+        return sp.Symbol(_ident(rest[0]), **_check_assumptions(rest[1]))
     if kind == "State":
-        return sp.Function(_name(rest[0]), **_check_assumptions(rest[1]))(t)
+        return sp.Function(_ident(rest[0]), **_check_assumptions(rest[1]))(t)
     if kind == "Neural":
         spec = decode_spec(rest[0], d)
         return Neural(spec)[_int(rest[1])]
@@ -239,7 +239,7 @@ def decode_spec(d: dict, depth: int = 0) -> NeuralSpec:
             f"{MAX_NETWORK_PARAMETERS} weights)"[:300]
         )
     final = d.get("final_activation", "identity")
-    return NeuralSpec(_name(d["name"]), inputs, outputs, width, layers, d["activation"], final)
+    return NeuralSpec(_ident(d["name"]), inputs, outputs, width, layers, d["activation"], final)
 
 
 # ----------------------------------------------------------------------------- arrays

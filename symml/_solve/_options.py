@@ -119,7 +119,9 @@ def require_dt0(name: str, fixed: bool, adaptive: bool, dt0: Any) -> None:
     """Raise `MissingValueError` for fixed steps without a step size ``dt0``."""
     if fixed and dt0 is None:
         why = "takes fixed steps" if adaptive else "was asked for fixed steps (adaptive=False)"
-        raise MissingValueError(f"Solver {name} {why}: pass dt0, the step size.")
+        raise MissingValueError(
+            f"Solver {name} {why}: pass dt0, the step size (sm.simulate also takes dt= for fixed steps)."
+        )
 
 
 class TerminalEvent(eqx.Module):
