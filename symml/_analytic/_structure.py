@@ -4,7 +4,9 @@ Used by the closed-form routes (`symml._analytic._routes`) inside the symbolic w
 `symml.solve_analytic` in the parent to skip hopeless attempts (`classify`). Imports nothing
 but the standard library and SymPy, so that the worker's child can load it standalone.
 
->>> import sympy as sp
+>>> import math
+
+import sympy as sp
 >>> t = sp.Symbol("t")
 >>> x, y = sp.Function("x")(t), sp.Function("y")(t)
 >>> classify([(x, 1, -x), (y, 2, x - y)], t)["components"]
@@ -13,6 +15,7 @@ but the standard library and SymPy, so that the worker's child can load it stand
 
 from __future__ import annotations
 
+import math
 import re
 
 import sympy as sp
@@ -43,45 +46,99 @@ def first_order(odes, t):
 
 
 def components(odes, t):
-    """Strongly connected components of the base states' dependencies, dependencies first."""
+    """Strongly connected components of the base states' dependencies, dependencies first.
+
+    Tarjan's algorithm with an explicit stack: a chain of a thousand coupled states is a
+    dependency path a thousand deep, past Python's recursion limit.
+    """
     bases = [b for b, _, _ in odes]
+    order = {b: i for i, b in enumerate(bases)}
     deps = {}
     for b, _, rhs in odes:
         funcs = {f for f in rhs.atoms(sp.core.function.AppliedUndef) if f.args == (t,)}
-        deps[b] = [c for c in bases if c in funcs and c != b]
+        deps[b] = sorted((funcs & order.keys()) - {b}, key=order.__getitem__)
     index, low, stack, on, out = {}, {}, [], set(), []
-    counter = [0]
-
-    def visit(v):
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on.add(v)
-        for w in deps[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            out.append([b for b in bases if b in comp])
-
-    for b in bases:
-        if b not in index:
-            visit(b)
+    counter = 0
+    for root in bases:
+        if root in index:
+            continue
+        work = [(root, iter(deps[root]))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, edges = work[-1]
+            w = next(edges, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(deps[w])))
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:
+                comp = set()
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.add(w)
+                    if w == v:
+                        break
+                out.append(sorted(comp, key=order.__getitem__))
     return out
+
+
+def linearity(odes, t) -> tuple[bool, bool]:
+    """``(linear, constant)`` as `first_order` finds them, without the dense Jacobian (N²
+    derivatives, minutes for a few hundred states, in the calling process): each right-hand side
+    is read syntactically (its degree in the states; the linear part ``f - f(0)`` free of ``t``),
+    and only a row whose syntactic degree exceeds 1 is differentiated, by the states it contains
+    (``(x + 1)**2 - x**2`` is linear)."""
+    Y = [D(b, j, t) for b, n, _ in odes for j in range(n)]
+    z = [sp.Symbol(f"_z{i}") for i in range(len(Y))]
+    fwd, zs = dict(zip(Y, z)), frozenset(z)
+    zero = {s: 0 for s in z}
+    constant = True
+    for b, n, rhs in odes:
+        for f in [D(b, j + 1, t) for j in range(n - 1)] + [rhs]:
+            fz = f.xreplace(fwd)
+            if _degree(fz, zs) > 1:
+                for s in fz.free_symbols & zs:
+                    d = fz.diff(s)
+                    if d.free_symbols & zs:
+                        return False, False
+                    constant = constant and not d.has(t)
+            elif constant and fz.has(t):
+                constant = not (fz - fz.xreplace(zero)).has(t)
+    return True, constant
+
+
+def _degree(e, zs) -> float:
+    """The degree of ``e`` in the symbols ``zs`` read off its tree (inf: not a polynomial)."""
+    if e in zs:
+        return 1
+    if not (e.free_symbols & zs):
+        return 0
+    if e.is_Add:
+        return max(_degree(a, zs) for a in e.args)
+    if e.is_Mul:
+        return sum(_degree(a, zs) for a in e.args)
+    if e.is_Pow and e.exp.is_Integer and e.exp >= 0:
+        return _degree(e.base, zs) * int(e.exp)
+    return math.inf
 
 
 def classify(odes, t) -> dict:
     """Cheap structural facts used to skip hopeless attempts."""
-    _, _, _, linear, constant = first_order(odes, t)
+    linear, constant = linearity(odes, t)
     comps = components(odes, t)
     return {
         "linear": linear,

@@ -215,6 +215,10 @@ def _plain(v) -> bool:
     return isinstance(v, _PLAIN) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _plain_types(values) -> bool:
+    return all(issubclass(tp, _PLAIN) and tp is not bool for tp in set(map(type, values)))
+
+
 def _fast_key(
     model,
     ics,
@@ -248,7 +252,9 @@ def _fast_key(
     ):
         return None
     for values in (params, ics):
-        if values is not None and not (type(values) is dict and all(_plain(v) for v in values.values())):
+        # one pass over the types (a big model binds thousands of values per call); NaN and
+        # infinity are caught by _fast_call, which then leaves for the general path
+        if values is not None and not (type(values) is dict and _plain_types(values.values())):
             return None
     return (
         tuple(params) if params else (),
