@@ -147,6 +147,7 @@ def test_tiny_grid_writes_all_outputs(tmp_path, decay_problem):
     assert "| bench_decay | _truth | 0 | 1/1 | 1.00 |" in text
 
 
+@pytest.mark.slow  # a grid run twice
 def test_custom_method_and_resume(tmp_path, decay_problem):
     calls = []
 

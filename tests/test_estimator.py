@@ -47,7 +47,7 @@ def test_refine_starts_fit_from_the_prediction(est):
     assert got.fit is not None and got.fit.converged and abs(got[K] / 3.3 - 1) < 0.01
 
 
-def test_errors(est):
+def test_input_errors():
     with pytest.raises(sm.DataError, match=r"priors must be a non-empty dict"):
         sm.estimator(HO, priors={}, observe=[X], saveat=TS)
     with pytest.raises(sm.DataError, match=r"priors\[k\] must be \(lo, hi\) with lo < hi, got \(3, 1\)"):
@@ -58,6 +58,10 @@ def test_errors(est):
         sm.estimator(HO, priors={"kk": (1, 3)}, observe=[X], saveat=TS)
     with pytest.raises(ValueError, match=r"beta must be a number in \[0, 1\] \(the beta-NLL weight\), got 2"):
         sm.estimator(HO, priors={K: (1, 3)}, observe=[X], saveat=TS, beta=2)
+
+
+@pytest.mark.slow  # trains the estimator of the fixture
+def test_data_errors(est):
     v = HO.states[1]
     other = sm.Dataset(t=TS, y={v: np.zeros_like(TS)})
     with pytest.raises(sm.DataError, match=r"data does not observe x\(t\)"):

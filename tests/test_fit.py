@@ -319,6 +319,7 @@ def test_a_fit_that_does_not_converge_says_so(lv, exact):
     assert isinstance(fitmod.FitWarning("x"), sm.SymmlError) is False  # a warning, not an error
 
 
+@pytest.mark.slow  # several fits, each compiled
 def test_start_values_that_cannot_be_solved_raise(lv, exact):
     start = {p: 1.0 for p in lv.params}
     start[lv.lookup("alpha")] = 1e5  # u grows like exp(1e5 t): overflow

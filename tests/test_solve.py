@@ -181,7 +181,16 @@ def test_vmap_and_jit_through_simulate(proj):
     assert vals.shape == (2,) and float(vals[1]) > float(vals[0]) > 0
 
 
-@pytest.mark.parametrize("solver,order", [("euler", 1), ("heun", 2), ("midpoint", 2), ("tsit5", 5)])
+@pytest.mark.parametrize(
+    "solver,order",
+    [
+        ("euler", 1),
+        ("tsit5", 5),
+        # a compilation per solver and step size; the other two orders run with the slow tests
+        pytest.param("heun", 2, marks=pytest.mark.slow),
+        pytest.param("midpoint", 2, marks=pytest.mark.slow),
+    ],
+)
 def test_fixed_step_convergence_order(solver, order):
     osc = sm.zoo.harmonic_oscillator(damping=False)  # x'' = -4 x, x(0)=1, x'(0)=0
     (x, _) = osc.states

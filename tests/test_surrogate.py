@@ -68,7 +68,14 @@ def test_surrogate_of_a_function_and_lhs():
     assert S.inputs == ("a", "b") and abs(float(S(0.5, 0.25)) - 1.0) < 0.05
 
 
-def test_errors(D):
+@pytest.fixture(scope="module")
+def tiny():
+    # error tests need a surrogate object, not an accurate one
+    return sm.surrogate(RANGE, DOMAIN, n=32, width=4, depth=1, optimizer=sm.Adam(steps=5), verbose=False)
+
+
+def test_errors(tiny):
+    D = tiny
     with pytest.raises(sm.DataError, match=r"domain must be a non-empty dict"):
         sm.surrogate(RANGE, {})
     with pytest.raises(sm.DataError, match=r"domain\[v\] must be \(lo, hi\) with lo < hi, got \(2, 1\)"):

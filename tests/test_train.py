@@ -240,6 +240,7 @@ def test_plot_history(trained, tmp_path):
     assert (tmp_path / "history.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # three trainings, each compiled
 def test_checkpoint_and_resume_continue_exactly(lv_data, tmp_path, monkeypatch):
     """A run interrupted after a checkpoint and resumed ends exactly where an uninterrupted
     run ends (same losses, same weights)."""

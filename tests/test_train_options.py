@@ -372,6 +372,7 @@ def test_resume_checks_the_option_objects(small, tmp_path):
     np.testing.assert_array_equal(more.history.loss[:6], first.history.loss[:6])
 
 
+@pytest.mark.slow  # two trainings compiled afresh
 def test_compiled_steps_live_in_the_artefact_cache(small):
     """The training step is a "train_step" artefact of the model (not an entry in the Model), and
     a new seed or learning rate reuses it; a bare optax transformation means `sm.Optax`."""

@@ -7,10 +7,15 @@ import symml as sm
 
 
 @pytest.mark.parametrize("name", sm.zoo.names())
+def test_zoo_model_is_a_documented_model(name):
+    assert sm.zoo.get(name).__class__ is sm.Model
+    assert (getattr(sm.zoo, name).__doc__ or "").strip(), "each zoo model documents its equations"
+
+
+@pytest.mark.slow  # a compilation per zoo model (about 2 s each)
+@pytest.mark.parametrize("name", sm.zoo.names())
 def test_zoo_model_simulates_with_defaults(name):
     model = sm.zoo.get(name)
-    assert model.__class__ is sm.Model
-    assert (getattr(sm.zoo, name).__doc__ or "").strip(), "each zoo model documents its equations"
     traj = sm.simulate(model, t_span=(0, 1), saveat=5)
     assert np.all(np.isfinite(np.asarray(traj.y)))
 
