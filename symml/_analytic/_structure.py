@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 import sympy as sp
 
@@ -109,7 +110,7 @@ def linearity(odes, t) -> tuple[bool, bool]:
     constant = True
     for b, n, rhs in odes:
         for f in [D(b, j + 1, t) for j in range(n - 1)] + [rhs]:
-            fz = f.xreplace(fwd)
+            fz: Any = f.xreplace(fwd)  # an Expr (xreplace is typed as returning Basic)
             if _degree(fz, zs) > 1:
                 for s in fz.free_symbols & zs:
                     d = fz.diff(s)
