@@ -106,11 +106,11 @@ for i in range(n_new):
     rows.append(
         (
             rel(guess.values),
-            rel({p: naive.params[p] for p in priors}),
+            rel(naive.params),
             rel(refined.values),
             t_pred,
             t_fit,
-            rel({p: best_fit.params[p] for p in priors}),
+            rel(best_fit.params),
         )
     )
 errs = np.asarray(rows)

@@ -4,9 +4,7 @@ Used by the closed-form routes (`symml._analytic._routes`) inside the symbolic w
 `symml.solve_analytic` in the parent to skip hopeless attempts (`classify`). Imports nothing
 but the standard library and SymPy, so that the worker's child can load it standalone.
 
->>> import math
-
-import sympy as sp
+>>> import sympy as sp
 >>> t = sp.Symbol("t")
 >>> x, y = sp.Function("x")(t), sp.Function("y")(t)
 >>> classify([(x, 1, -x), (y, 2, x - y)], t)["components"]
@@ -29,16 +27,23 @@ def D(f, n: int, t):
     return f if n == 0 else sp.Derivative(f, (t, n))
 
 
+def _rows(odes, t):
+    """``(Y, z, rows)``: the first-order states ``Y``, a plain symbol ``z_i`` for each, and the
+    right-hand side of each ``Y_i' = row_i`` written in the ``z``."""
+    Y = [D(b, j, t) for b, n, _ in odes for j in range(n)]
+    z = [sp.Symbol(f"_z{i}") for i in range(len(Y))]
+    fwd = dict(zip(Y, z))
+    rows = []
+    for b, n, rhs in odes:
+        rows += [f.xreplace(fwd) for f in [D(b, j + 1, t) for j in range(n - 1)] + [rhs]]
+    return Y, z, rows
+
+
 def first_order(odes, t):
     """``(Y, A, forcing, linear, constant)`` of ``Y' = A Y + forcing(t)`` for the states of
     ``odes`` (a list of ``(x, n, rhs)`` meaning ``x^(n) = rhs``)."""
-    Y = [D(b, j, t) for b, n, _ in odes for j in range(n)]
-    F = []
-    for b, n, rhs in odes:
-        F += [D(b, j + 1, t) for j in range(n - 1)] + [rhs]
-    z = [sp.Symbol(f"_z{i}") for i in range(len(Y))]
-    fwd = dict(zip(Y, z))
-    Fz = sp.Matrix([f.xreplace(fwd) for f in F])
+    Y, z, rows = _rows(odes, t)
+    Fz = sp.Matrix(rows)
     A = Fz.jacobian(z)
     linear = not any(a.has(*z) for a in A)
     constant = linear and not any(a.has(t) for a in A)
@@ -103,22 +108,19 @@ def linearity(odes, t) -> tuple[bool, bool]:
     is read syntactically (its degree in the states; the linear part ``f - f(0)`` free of ``t``),
     and only a row whose syntactic degree exceeds 1 is differentiated, by the states it contains
     (``(x + 1)**2 - x**2`` is linear)."""
-    Y = [D(b, j, t) for b, n, _ in odes for j in range(n)]
-    z = [sp.Symbol(f"_z{i}") for i in range(len(Y))]
-    fwd, zs = dict(zip(Y, z)), frozenset(z)
-    zero = {s: 0 for s in z}
+    _, z, rows = _rows(odes, t)
+    zs, zero = frozenset(z), {s: 0 for s in z}
     constant = True
-    for b, n, rhs in odes:
-        for f in [D(b, j + 1, t) for j in range(n - 1)] + [rhs]:
-            fz: Any = f.xreplace(fwd)  # an Expr (xreplace is typed as returning Basic)
-            if _degree(fz, zs) > 1:
-                for s in fz.free_symbols & zs:
-                    d = fz.diff(s)
-                    if d.free_symbols & zs:
-                        return False, False
-                    constant = constant and not d.has(t)
-            elif constant and fz.has(t):
-                constant = not (fz - fz.xreplace(zero)).has(t)
+    fz: Any  # an Expr (xreplace is typed as returning Basic)
+    for fz in rows:
+        if _degree(fz, zs) > 1:
+            for s in fz.free_symbols & zs:
+                d = fz.diff(s)
+                if d.free_symbols & zs:
+                    return False, False
+                constant = constant and not d.has(t)
+        elif constant and fz.has(t):
+            constant = not (fz - fz.xreplace(zero)).has(t)
     return True, constant
 
 

@@ -5,13 +5,13 @@ The ensemble is one vectorised `symml.simulate` per chunk of parameter draws (ar
 an ensemble through the one binder); the observed quantities are states or expressions of them
 sampled at ``saveat``. Each training step adds fresh Gaussian noise to the simulated curves
 (``noise`` times each quantity's RMS), so the network learns what a measured curve looks like.
-Its head is Gaussian: a mean and a log standard deviation per parameter, trained by the β-weighted negative
-log-likelihood (Seitzer et al. 2022: each sample's NLL weighted by its predicted variance to the
-power β, held constant in the gradient; β = 0 is the plain NLL, which lets the network give up on
-hard samples by inflating their variance and so underfits the mean — on the Duffing sweep the
-median error of ε drops from 19 % to 5 % with β = 0.5), so every prediction comes with an
-uncertainty, and `Estimator.calibration`
-checks on held-back simulations how often the truth lies within 1 and 2 standard deviations.
+Its head is Gaussian: a mean and a log standard deviation per parameter, trained by the
+β-weighted negative log-likelihood (Seitzer et al. 2022: each sample's NLL weighted by its
+predicted variance to the power β, held constant in the gradient; β = 0 is the plain NLL, which
+lets the network give up on hard samples by inflating their variance and so underfits the mean:
+on the Duffing sweep the median error of ε drops from 19 % to 5 % with β = 0.5). So every
+prediction comes with an uncertainty, and `Estimator.calibration` checks on held-back
+simulations how often the truth lies within 1 and 2 standard deviations.
 ``refine=True`` starts `symml.fit` from the prediction (the fit no longer needs a good guess).
 """
 

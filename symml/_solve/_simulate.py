@@ -210,13 +210,17 @@ def simulate(
 _PLAIN = (float, int, np.floating, np.integer)
 
 
+def _plain_type(tp: type) -> bool:
+    return issubclass(tp, _PLAIN) and not issubclass(tp, bool)
+
+
 def _plain(v) -> bool:
     # NaN and infinity leave the fast path, so that the binder refuses them with their name.
-    return isinstance(v, _PLAIN) and not isinstance(v, bool) and math.isfinite(v)
+    return _plain_type(type(v)) and math.isfinite(v)
 
 
 def _plain_types(values) -> bool:
-    return all(issubclass(tp, _PLAIN) and tp is not bool for tp in set(map(type, values)))
+    return all(map(_plain_type, set(map(type, values))))
 
 
 def _fast_key(
