@@ -125,10 +125,51 @@ def test_forward_pendulum_against_simulate():
 
 
 def test_a_network_that_does_not_solve_the_equation_is_reported():
-    # 100 steps of a one-layer network over three periods: the residual stays far from zero
+    # 100 steps of a one-layer network over three periods in one window: the residual stays far from zero
     with pytest.warns(sm.TrainingWarning, match=r"does not solve the equation on t_span=\(0.0, 6.0\)"):
-        res = sm.pinn(sm.zoo.pendulum(theta0=1.0), t_span=(0, 6), **TINY)
+        res = sm.pinn(sm.zoo.pendulum(theta0=1.0), t_span=(0, 6), windows=1, **TINY)
     assert float(np.asarray(res.history["terms"])[-1, 0]) > 0.1
+
+
+@pytest.mark.filterwarnings("ignore::symml.TrainingWarning")  # 100 steps do not converge
+def test_fixed_windows_march_from_the_previous_window():
+    pend = sm.zoo.pendulum(small_angle=True, theta0=0.1)
+    res = sm.pinn(pend, t_span=(0, 1.5), windows=3, **TINY)
+    assert res.windows == pytest.approx((0.0, 0.5, 1.0, 1.5)) and len(res.nets) == 3
+    assert res.history["window"].tolist() == [0] * 100 + [1] * 100 + [2] * 100
+    # each window's network is trained from the state the previous one reaches at the edge, and
+    # predict answers every time from the network of its window
+    for k in (1, 2):
+        edge = res.windows[k]
+        before = res._pieces[k - 1]
+        after = res._pieces[k]
+        assert float(after[0].t_span[0]) == edge
+        start = np.asarray(after[0].ic_value)
+        prev = np.asarray(res.predict(np.array([edge - 1e-12])).y[0])
+        np.testing.assert_allclose(start, prev, rtol=1e-9, atol=1e-12)
+        assert before[1] is not after[1]
+    assert res.predict(np.linspace(0, 1.5, 7)).y.shape == (7, 2)
+    assert "3 time windows" in res.report()
+
+
+def test_window_errors():
+    pend = sm.zoo.pendulum()
+    with pytest.raises(ValueError, match="windows must be an int >= 1 or 'auto', got 'many'"):
+        sm.pinn(pend, t_span=(0, 1), windows="many", **TINY)
+    with pytest.raises(ValueError, match="windows must be an int >= 1, got 0"):
+        sm.pinn(pend, t_span=(0, 1), windows=0, **TINY)
+    data = sm.Dataset.from_model(pend, ts=np.linspace(0, 1, 5))
+    with pytest.raises(ValueError, match="windows=2 marches a forward problem window by window, but data"):
+        sm.pinn(pend, data, windows=2, **TINY)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("error::symml.TrainingWarning")
+def test_long_span_marches_in_windows_of_half_a_period():
+    # one window: 414 % of the amplitude; marching with the defaults: 0.02 % (measured)
+    res = sm.pinn(sm.zoo.pendulum(theta0=1.0), t_span=(0, 6), verbose=False)
+    assert len(res.nets) >= 4
+    assert max(res.compare().values()) <= 0.01
 
 
 @pytest.mark.slow

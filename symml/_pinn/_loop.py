@@ -38,7 +38,7 @@ from .._train._optimizers import lbfgs_init, lbfgs_result, lbfgs_step, learning_
 from ..errors import DataError
 from ._problem import Problem
 
-__all__ = ["BALANCING", "collocation", "optimise", "CHUNK"]
+__all__ = ["BALANCING", "collocation", "optimise", "runners", "CHUNK"]
 
 #: Loss-balancing rules by name (``None`` keeps every weight at 1).
 BALANCING = ("annealing", "grad_norm")
@@ -47,9 +47,7 @@ CHUNK = 100
 _ALPHA = 0.9
 
 
-def collocation(
-    key: jax.Array, t_span: tuple[float, float], chunks: int, per: int, random: bool
-) -> jax.Array:
+def collocation(key: jax.Array, t_span: Any, chunks: int, per: int, random: bool) -> jax.Array:
     """Stratified collocation times, shape ``(chunks, per)``: ``per`` points in each of ``chunks``
     equal windows of ``t_span``, uniform at random (``random``) or evenly at the cell midpoints."""
     t0, t1 = t_span
@@ -76,10 +74,10 @@ def _new_weights(rule: str, jac: Any, lam: jax.Array) -> jax.Array:
     return _ALPHA * lam + (1 - _ALPHA) * target
 
 
-def _adam_chunk(problem: Problem, opt: optax.GradientTransformation, cfg: dict):
+def _adam_chunk(opt: optax.GradientTransformation, cfg: dict):
     rule, every = cfg["balance"], cfg["every"]
 
-    def step(static, carry, inp):
+    def step(problem, static, carry, inp):
         arrays, state, lam, eps = carry
         key, i, live = inp
         theta = eqx.combine(arrays, static)
@@ -121,37 +119,57 @@ def _adam_chunk(problem: Problem, opt: optax.GradientTransformation, cfg: dict):
         return out, (jnp.dot(lam, L), L, lam, jnp.min(w), problem.params(theta[1]), live)
 
     @eqx.filter_jit
-    def run(theta, state, lam, eps, keys, steps, live):
+    def run(problem, theta, state, lam, eps, keys, steps, live):
         arrays, static = eqx.partition(theta, eqx.is_array)
         (arrays, state, lam, eps), out = jax.lax.scan(
-            lambda c, x: step(static, c, x), (arrays, state, lam, eps), (keys, steps, live)
+            lambda c, x: step(problem, static, c, x), (arrays, state, lam, eps), (keys, steps, live)
         )
         return (eqx.combine(arrays, static), state, lam, eps), out
 
     return run
 
 
-def _lbfgs_chunk(problem: Problem, static: Any, unravel: Any):
-    """Steps of symml's own L-BFGS (`symml._train._optimizers`): one loss evaluation per step."""
+def _lbfgs_chunk():
+    """Steps of symml's own L-BFGS (`symml._train._optimizers`): one loss evaluation per step.
 
-    def loss(x, tc, lam):
-        L, _ = problem.terms(eqx.combine(unravel(x), static), tc, jnp.asarray(0.0))
-        return jnp.dot(lam, L), L
+    The problem, the network's static part and a template of its arrays are arguments (the
+    template only for its shapes), so every time window reuses one compilation.
+    """
 
-    def step(carry, live):
-        st, x, tc, lam = carry
-        (value, L), grad = jax.value_and_grad(loss, has_aux=True)(x, tc, lam)
-        st_new, x_new, _ = lbfgs_step(st, x, value, grad)
-        go = live & (st.done == 0)
-        st_new, x_new = jax.tree_util.tree_map(lambda a, b: jnp.where(go, a, b), (st_new, x_new), (st, x))
-        u = unravel(x)[1]
-        return (st_new, x_new, tc, lam), (value, L, lam, jnp.asarray(1.0), problem.params(u), go)
+    @eqx.filter_jit
+    def run(problem, static, template, st, x, tc, lam, live):
+        unravel = ravel_pytree(template)[1]
 
-    @jax.jit
-    def run(st, x, tc, lam, live):
+        def loss(x, tc, lam):
+            L, _ = problem.terms(eqx.combine(unravel(x), static), tc, jnp.asarray(0.0))
+            return jnp.dot(lam, L), L
+
+        def step(carry, live):
+            st, x, tc, lam = carry
+            (value, L), grad = jax.value_and_grad(loss, has_aux=True)(x, tc, lam)
+            st_new, x_new, _ = lbfgs_step(st, x, value, grad)
+            go = live & (st.done == 0)
+            st_new, x_new = jax.tree_util.tree_map(lambda a, b: jnp.where(go, a, b), (st_new, x_new), (st, x))
+            u = unravel(x)[1]
+            return (st_new, x_new, tc, lam), (value, L, lam, jnp.asarray(1.0), problem.params(u), go)
+
         return jax.lax.scan(step, (st, x, tc, lam), live)
 
     return run
+
+
+def runners(cfg: dict) -> tuple:
+    """The optimiser and the compiled Adam and L-BFGS chunks for ``cfg`` (see `optimise`).
+
+    Built once per `symml.pinn` call and shared by its time windows: the windows differ only in
+    array values, so they share one compilation.
+    """
+    adam = cfg["adam"]
+    n_adam = int(adam.steps)
+    peak = adam.lr
+    lr: Any = peak if callable(peak) else (lambda c: learning_rate(adam.schedule, c, peak, max(n_adam, 1)))
+    opt = optax.adam(lr)
+    return opt, _adam_chunk(opt, cfg), _lbfgs_chunk()
 
 
 def _write(path: str | os.PathLike, content: dict) -> None:
@@ -161,18 +179,16 @@ def _write(path: str | os.PathLike, content: dict) -> None:
     os.replace(tmp, path)
 
 
-def optimise(problem: Problem, theta: tuple, cfg: dict) -> tuple[tuple, dict]:
+def optimise(problem: Problem, theta: tuple, cfg: dict, run: tuple | None = None) -> tuple[tuple, dict]:
     """Run both phases; returns the trained ``(net, u)`` and the history (one row per step).
 
     ``cfg``: ``adam`` (an `symml.Adam`), ``lbfgs`` (steps), ``balance``, ``every``, ``chunks``,
     ``per``, ``resample``, ``eps``, ``eps_max``, ``seed``, ``checkpoint``, ``verbose``,
-    ``options`` (the JSON fingerprint compared when resuming).
+    ``options`` (the JSON fingerprint compared when resuming); ``run``: `runners` of ``cfg``
+    (built here when None).
     """
-    adam = cfg["adam"]
-    n_adam, n_lbfgs = int(adam.steps), int(cfg["lbfgs"])
-    peak = adam.lr
-    lr: Any = peak if callable(peak) else (lambda c: learning_rate(adam.schedule, c, peak, max(n_adam, 1)))
-    opt = optax.adam(lr)
+    n_adam, n_lbfgs = int(cfg["adam"].steps), int(cfg["lbfgs"])
+    opt, adam_run, lbfgs_run = runners(cfg) if run is None else run
     n_terms = sum(problem.active)
     arrays = eqx.filter(theta, eqx.is_array)
     state = opt.init(arrays)
@@ -201,14 +217,13 @@ def optimise(problem: Problem, theta: tuple, cfg: dict) -> tuple[tuple, dict]:
             _write(ck.path, _content(theta, phase_state, lam, eps, rows, done, cfg["options"]))
 
     key = jax.random.PRNGKey(cfg["seed"])
-    run = _adam_chunk(problem, opt, cfg)
     since = 0
     while done["adam"] < n_adam:
         i0 = done["adam"]
         steps = jnp.arange(i0, i0 + CHUNK)
         keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(steps)
         live = steps < n_adam
-        (theta, state, lam, eps), out = run(theta, state, lam, eps, keys, steps, live)
+        (theta, state, lam, eps), out = adam_run(problem, theta, state, lam, eps, keys, steps, live)
         record(out)
         n = min(CHUNK, n_adam - i0)
         done["adam"] += n
@@ -221,11 +236,10 @@ def optimise(problem: Problem, theta: tuple, cfg: dict) -> tuple[tuple, dict]:
         x, unravel = ravel_pytree(arrays)
         st = lbfgs_init(x)
         tc = collocation(key, problem.t_span, cfg["chunks"], 2 * cfg["per"], False)
-        lrun = _lbfgs_chunk(problem, static, unravel)
         while done["lbfgs"] < n_lbfgs:
             j0 = done["lbfgs"]
             live = jnp.arange(j0, j0 + CHUNK) < n_lbfgs
-            (st, x, _, _), out = lrun(st, x, tc, lam, live)
+            (st, x, _, _), out = lbfgs_run(problem, static, arrays, st, x, tc, lam, live)
             record(out)
             done["lbfgs"] += min(CHUNK, n_lbfgs - j0)
             if not bool(np.asarray(out[-1]).any()):

@@ -15,20 +15,27 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
+from .._compile._codegen import compile as compile_model
 from .._declare._bind import bind_params
 from .._train import LBFGS as LBFGSOption
 from .._train import Adam, Checkpoint, TrainingWarning
 from ..errors import DataError, MissingValueError, ModelError
-from ._loop import BALANCING, optimise
+from ._loop import BALANCING, optimise, runners
+from ._march import march, radius, window_path
 from ._problem import build_problem
+from ._residual import states_of, taylor
 from ._result import PINNResult
 
 __all__ = ["pinn"]
 
 _ADAM = Adam(lr=1e-2, steps=2000)
 _LBFGS = LBFGSOption(steps=500)
+# the defaults per window when marching: a window of half a period trains in half the steps
+_ADAM_WINDOW = Adam(lr=1e-2, steps=1000)
+_LBFGS_WINDOW = LBFGSOption(steps=300)
 
 
 def _unknowns(model: Any, params: Any) -> dict:
@@ -74,6 +81,7 @@ def pinn(
     balance: str | None = "grad_norm",
     balance_every: int = 100,
     causal: float | None = 1.0,
+    windows: int | str = "auto",
     checkpoint: Checkpoint | None = None,
     seed: int = 0,
     verbose: bool = True,
@@ -99,8 +107,10 @@ def pinn(
         resample: draw new collocation points every Adam step (else fixed midpoints).
         width: hidden width of the MLP.
         depth: hidden layers of the MLP.
-        optimizer: the Adam phase (`symml.Adam`: learning rate, steps, schedule).
-        polish: the L-BFGS phase (`symml.LBFGS`), or None.
+        optimizer: the Adam phase (`symml.Adam`: learning rate, steps, schedule); by default
+            2000 steps on one window, 1000 per window when marching (``windows`` other than 1).
+        polish: the L-BFGS phase (`symml.LBFGS`), or None; by default 500 steps, 300 per
+            window when marching.
         balance: the adaptive loss weights: ``"grad_norm"`` (default: gradient-norm balance,
             Wang et al. 2023), ``"annealing"`` (learning-rate annealing, Wang et al. 2021) or None
             (all 1). On the inverse pendulum (25 points, 1 % noise) annealing left g 1.1 % off
@@ -109,7 +119,14 @@ def pinn(
         balance_every: Adam steps between weight updates.
         causal: the causal tolerance ``eps`` (window ``i`` weighs ``exp(-eps * earlier residual
             losses)``; doubled, up to 100 times, whenever every window is trained), or None.
-        checkpoint: a `symml.Checkpoint` (JSON file) to save the run to and resume from.
+        windows: time-marching (`symml._pinn._march`): the span is trained as this many
+            consecutive equal windows, each window's network starting from the state the
+            previous one reaches at its end (forward problems; with data 1). ``"auto"``
+            (default): windows of at most one linearised period ``2 pi / rho`` (``rho`` the
+            spectral radius of the Jacobian), a window that met faster dynamics being trained
+            again, shorter. The optimiser steps are per window.
+        checkpoint: a `symml.Checkpoint` (JSON file) to save the run to and resume from (with
+            several windows, one file per window and try: ``run.window0-0.json``, ...).
         seed: seeds the network and the collocation points.
         verbose: show a progress bar (tqdm).
 
@@ -203,10 +220,21 @@ def pinn(
         known.update(given)
     bind_params(model, unknowns)  # every other parameter needs a value: the binder names what is missing
 
+    if windows == "auto":
+        n_win = None if data is None else 1
+    elif isinstance(windows, str):
+        raise ValueError(f"windows must be an int >= 1 or 'auto', got {windows!r}.")
+    else:
+        n_win = _check("windows", windows, 1)
+        if n_win > 1 and data is not None:
+            raise ValueError(
+                f"windows={windows} marches a forward problem window by window, but data is given (an "
+                "inverse problem, trained on the data's whole span): pass windows=1 (or 'auto')."
+            )
+    if n_win != 1:
+        optimizer = _ADAM_WINDOW if optimizer is _ADAM else optimizer
+        polish = _LBFGS_WINDOW if polish is _LBFGS else polish
     key = jax.random.PRNGKey(seed)
-    problem, theta = build_problem(
-        model, data, unknowns, known, (t0, t1), width=width, depth=depth, key=jax.random.fold_in(key, 1)
-    )
     options = {
         "model": model.name,
         "params": sorted(str(p) for p in unknowns),
@@ -222,6 +250,7 @@ def pinn(
         "causal": causal,
         "seed": seed,
         "t_span": [t0, t1],
+        "windows": n_win,
     }
     cfg = dict(
         adam=optimizer,
@@ -238,9 +267,47 @@ def pinn(
         verbose=verbose,
         options=options,
     )
-    (net, u), history = optimise(problem, theta, cfg)
-    _warn_if_unsolved(history, int(optimizer.steps), causal is not None, problem.t_span)
-    return PINNResult(model, problem, net, u, history, known, time.perf_counter() - t_start)
+    run = runners(cfg)  # one compilation for every window
+    several = n_win != 1
+
+    def train(span, start, k, attempt):
+        problem, theta = build_problem(
+            model, data, unknowns, start, span, width=width, depth=depth, key=jax.random.fold_in(key, 1 + k)
+        )
+        ck = checkpoint
+        if ck is not None and several:
+            ck = Checkpoint(window_path(ck.path, k, attempt, True), every=ck.every, resume=ck.resume)
+        fingerprint = dict(options, window=[k, attempt, *span]) if several else options
+        (net, u), history = optimise(problem, theta, dict(cfg, checkpoint=ck, options=fingerprint), run)
+        history["window"] = np.full(len(history["loss"]), k)
+        return problem, net, u, history
+
+    def at(piece, ts):
+        problem, net = piece[0], piece[1]
+        order = problem.shape.order
+        return jax.vmap(lambda t_: states_of(problem.shape, taylor(net, t_, order))[0])(ts)
+
+    def rate(piece, span):
+        p = jnp.asarray(bind_params(model, unknowns), dtype=float)
+        if piece is None:
+            y0 = jnp.asarray([[float(known[s]) for s in model.states]])
+            return radius(compile_model(model), p, jnp.asarray([t0]), y0)
+        ts = jnp.linspace(span[0], span[1], 65)
+        return radius(piece[0].rhs, p, ts, at(piece, ts))
+
+    def end_state(piece, t):
+        return {s: float(v) for s, v in zip(model.states, np.asarray(at(piece, jnp.asarray([t]))[0]))}
+
+    def solved(piece):
+        terms = np.asarray(piece[3]["terms"])
+        return terms.size == 0 or float(terms[-1, 0]) <= UNSOLVED
+
+    pieces = march((t0, t1), known, n_win, train, rate, end_state, solved)
+    for problem, _, _, history in pieces:
+        _warn_if_unsolved(
+            history, int(optimizer.steps), causal is not None, tuple(map(float, problem.t_span))
+        )
+    return PINNResult(model, pieces, known, (t0, t1), time.perf_counter() - t_start)
 
 
 #: Final mean-square residual (dimensionless: in the units of the scaled time) above which the
@@ -264,9 +331,10 @@ def _warn_if_unsolved(history: dict, n_adam: int, causal: bool, t_span: tuple) -
     warnings.warn(
         f"sm.pinn: the network does not solve the equation on t_span={tuple(t_span)}: its final "
         f"mean-square residual is {float(terms[-1, 0]):.3g} (converged runs end below {UNSOLVED}).{hint} "
-        "A PINN learns an oscillation over about one or two periods; for longer spans raise the "
-        "steps (optimizer=sm.Adam(steps=...)), shorten t_span, or use sm.simulate. .report() "
-        "compares the result with sm.simulate.",
+        "A PINN learns an oscillation over about one or two periods; for longer spans march in "
+        "shorter time windows (windows=N, or the default 'auto'), raise the steps "
+        "(optimizer=sm.Adam(steps=...)), or use sm.simulate. .report() compares the result with "
+        "sm.simulate.",
         TrainingWarning,
         stacklevel=3,
     )

@@ -42,17 +42,23 @@ TERMS = ("residual", "ic", "data")
 
 
 class Net(eqx.Module):
-    """``x_b(t) = mean_b + scale_b * MLP((t - t0) / half - 1)``: every base state from one MLP."""
+    """``x_b(t) = mean_b + scale_b * MLP((t - t0) / half - 1)``: every base state from one MLP.
+
+    The scales are arrays rather than static fields so that the networks of successive time
+    windows share one compilation; they are constants (no gradient flows into them, so the
+    optimisers leave them exactly where they are).
+    """
 
     mlp: eqx.nn.MLP
-    t0: float = eqx.field(static=True)
-    half: float = eqx.field(static=True)
-    mean: tuple[float, ...] = eqx.field(static=True)
-    scale: tuple[float, ...] = eqx.field(static=True)
+    t0: jax.Array
+    half: jax.Array
+    mean: jax.Array
+    scale: jax.Array
 
     def __call__(self, t: jax.Array) -> jax.Array:
-        tau = (t - self.t0) / self.half - 1.0
-        return jnp.asarray(self.mean) + jnp.asarray(self.scale) * self.mlp(jnp.atleast_1d(tau))
+        t0, half, mean, scale = jax.lax.stop_gradient((self.t0, self.half, self.mean, self.scale))
+        tau = (t - t0) / half - 1.0
+        return mean + scale * self.mlp(jnp.atleast_1d(tau))
 
 
 class Problem(eqx.Module):
@@ -72,7 +78,7 @@ class Problem(eqx.Module):
     data_mask: jax.Array
     data_scale: jax.Array
     res_scale: jax.Array  # per residual equation: (span / 2)**n / scale
-    t_span: tuple[float, float] = eqx.field(static=True)
+    t_span: jax.Array  # (t0, t1): an array, so that every time window shares one compilation
     active: tuple[bool, bool, bool] = eqx.field(static=True)
 
     def params(self, u: jax.Array) -> jax.Array:
@@ -94,7 +100,7 @@ class Problem(eqx.Module):
         return jnp.mean(r**2, axis=(1, 2))
 
     def ic_loss(self, net: Net) -> jax.Array:
-        d = taylor(net, jnp.asarray(self.t_span[0], dtype=float), self.shape.order)
+        d = taylor(net, self.t_span[0], self.shape.order)
         got = jnp.stack([d[k, b] for k, b in self.ic_index])
         return jnp.mean(((got - self.ic_value) / self.ic_scale) ** 2)
 
@@ -165,7 +171,8 @@ def build_problem(
             mean[b] = float(ics[base])
             scale[b] = _scale_of(np.asarray([ics[base]]))
     mlp = eqx.nn.MLP(1, nb, width, depth, activation=jnp.tanh, key=key)
-    net = Net(mlp, t0, half, tuple(mean), tuple(scale))
+    f = lambda v: jnp.asarray(v, dtype=float)  # noqa: E731
+    net = Net(mlp, f(t0), f(half), f(mean), f(scale))
 
     p_start = dict(unknowns)
     p_base = jnp.asarray(bind_params(model, p_start), dtype=float)
@@ -208,7 +215,7 @@ def build_problem(
         data_mask=data_mask,
         data_scale=data_scale,
         res_scale=res_scale,
-        t_span=(t0, t1),
+        t_span=jnp.asarray([t0, t1], dtype=float),
         active=(True, bool(ic_index), series is not None),
     )
     return problem, (net, jnp.zeros(len(unknown)))
