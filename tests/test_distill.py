@@ -109,6 +109,22 @@ def test_without_validation_sindy_fits_the_samples_alone(lv_trained):
     assert found.expressions[U[0]].r2 > 0.99
 
 
+@pytest.mark.slow
+def test_operon_distills_the_interaction_terms_with_few_constants(lv_trained):
+    # issue 11: Operon's raw choice on these samples had complexity 32 with 28-32 constants; its
+    # Pareto front's additive terms, refitted and chosen through the solver, give the u v terms
+    lv, U, trained = lv_trained
+    u, v = lv.states
+    found = sm.distill(trained, backend="operon", max_time=20, generations=60)
+    for call, want in ((U[0], -BETA), (U[1], DELTA)):
+        expr = found.terms[call]
+        assert len(expr.atoms(sp.Float)) <= 4, expr
+        coefs = _coefs(expr)
+        assert set(coefs) == {u * v}, expr
+        assert coefs[u * v] == pytest.approx(want, rel=0.03)
+    assert found.expressions[U[0]].selection == "data-bic"
+
+
 def test_greedy_supports_are_nested_and_find_the_true_column():
     rng = np.random.default_rng(0)
     F = rng.normal(size=(300, 6))
@@ -131,7 +147,5 @@ def test_errors_a_user_can_trigger_on_a_trained_result(lv_trained):
         sm.distill(trained.model)
     with pytest.raises(DistillError, match="No network output 'W'"):
         sm.distill(trained, outputs="W")
-    with pytest.raises(DistillError, match="is not linear"):
-        sm.distill(trained, backend="operon", validate=True)
     with pytest.raises(UnknownBackendError, match="Unknown distillation backend 'sindyy'"):
         sm.distill(trained, backend="sindyy")

@@ -41,7 +41,7 @@ from .._train import Trained
 from ..errors import SymmlError
 from .base import Expression, decode_expression, encode_expression, get_backend, parametrize, round_floats
 from .library import make_library
-from .validate import select_through_solver
+from .validate import front_terms, select_through_solver
 
 
 class DistillError(SymmlError, ValueError):
@@ -108,8 +108,10 @@ def distill(
         prefix: name stem of the new parameters (``c0, c1, ...``; made unique).
         validate: choose each output's structure through the solver on the training data
             (`symml.distill.validate`: forward selection on the network's samples proposes
-            supports of up to ``max_terms`` terms, BIC on the data decides). Default: on for
-            SINDy, off for the symbolic-regression backends, whose expressions are used as found.
+            supports of up to ``max_terms`` terms, BIC on the data decides; default on). For
+            SINDy the terms are its library; for the symbolic-regression backends they are the
+            additive terms of their Pareto front (`symml.distill.validate.front_terms`), refitted
+            through the solver the same way. ``False`` uses the backend's own choice as found.
         max_terms: largest support tried per output when validating.
         verbose: print each distilled term as it is found (and, when validating, every
             structure tried with its score).
@@ -121,8 +123,7 @@ def distill(
 
     Raises:
         DistillError: ``trained`` is not the result of `symml.train`, its model has no neural
-            terms, ``outputs`` names an output the model does not have, or ``validate=True`` with
-            a backend that is not linear (a `ValueError`).
+            terms, or ``outputs`` names an output the model does not have.
         UnknownBackendError: ``backend`` names no known backend (a `ValueError`).
         UnknownLibraryError: ``library`` or ``degree`` is not a valid SINDy library (a `ValueError`).
         TypeError: backend ``options`` given together with a ready `Backend` instance.
@@ -159,13 +160,9 @@ def distill(
     if isinstance(backend, str) and backend == "sindy":
         options.setdefault("library", make_library(library, degree))
     be = get_backend(backend, **options)
+    linear = bool(getattr(be, "linear", False))
     if validate is None:
-        validate = bool(getattr(be, "linear", False))
-    if validate and not getattr(be, "linear", False):
-        raise DistillError(
-            f"validate=True chooses among linear combinations of library terms; backend {be.name!r} "
-            "is not linear. Use backend='sindy' or validate=False."
-        )
+        validate = True
     expressions: dict[sp.Expr, Expression] = {}
     samples: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     timing: dict[str, float] = {}
@@ -176,7 +173,7 @@ def distill(
             samples[spec.name] = trained.network_data(spec.name, points=points)
             timing["sample"] = timing.get("sample", 0.0) + time.perf_counter() - start
         X, Y = samples[spec.name]
-        if validate:
+        if validate and linear:
             continue
         start = time.perf_counter()
         expressions[call] = be.fit(X, Y[:, k], spec.inputs)
@@ -185,12 +182,18 @@ def distill(
             print(f"  {call} = {round_floats(expressions[call].expr, 4)}  (R2 {expressions[call].r2:.6f})")
     if validate:
         start = time.perf_counter()
-        lib = make_library(getattr(be, "library", library), degree)
         terms, xy = {}, {}
         for c in calls:
             spec, k = neural_spec(c)
             X, Y = samples[spec.name]
-            terms[c], xy[c] = list(lib.terms(list(spec.inputs))), (X, Y[:, k])
+            if linear:
+                lib = make_library(getattr(be, "library", library), degree)
+                terms[c] = list(lib.terms(list(spec.inputs)))
+            else:  # the search's Pareto front, simplest first, proposes the terms
+                found = expressions[c]
+                front = [cand.expr for cand in sorted(found.front, key=lambda cand: cand.complexity)]
+                terms[c] = front_terms(front or [found.expr])
+            xy[c] = (X, Y[:, k])
         expressions = select_through_solver(trained, calls, terms, xy, max_terms, be.name, verbose, progress)
         timing["validate"] = time.perf_counter() - start
     return Distilled(trained.model, expressions, prefix=prefix, timing=timing, data=trained.data)

@@ -51,6 +51,32 @@ class ValidationError(SymmlError, ValueError):
     """Structure selection through the solver cannot run on this data."""
 
 
+def front_terms(front: Sequence[sp.Expr], limit: int = 24, max_ops: int = 12) -> list[sp.Expr]:
+    """Candidate terms from a symbolic-regression front (simplest expression first): the
+    additive terms of every member, expanded and stripped of their leading constant.
+
+    A member ``-0.9 u v + 3e-3 u^2 v`` gives ``u v`` and ``u^2 v``; nonlinear pieces keep their
+    inner constants (``exp(0.31 u)``). So the structures the search proposed become a library
+    whose coefficients the solver refits and whose supports BIC on the data chooses, exactly
+    as for SINDy. At most ``limit`` terms, each of at most ``max_ops`` operations.
+
+    >>> import sympy as sp
+    >>> u, v = sp.symbols("u v")
+    >>> front_terms([-0.9 * u * v, -0.9 * u * v + 0.003 * u**2 * v + 0.02])
+    [u*v, 1, u**2*v]
+    """
+    out: list[sp.Expr] = []
+    for expr in front:
+        for arg in sp.Add.make_args(sp.expand(expr)):
+            _, rest = arg.as_coeff_Mul()
+            rest = sp.Integer(1) if rest.is_number else rest
+            if rest not in out and sp.count_ops(rest) <= max_ops:
+                out.append(rest)
+            if len(out) >= limit:
+                return out
+    return out
+
+
 def greedy_supports(F: np.ndarray, y: np.ndarray, max_terms: int, singles: int = 3) -> list[tuple[int, ...]]:
     """Candidate supports: forward selection of columns of ``F`` (nested, 1..``max_terms``
     terms) and the ``singles`` best single columns, each as a sorted tuple of indices."""
