@@ -1,14 +1,16 @@
 """symml.simulate against hand-written diffrax and against SciPy, measured side by side.
 
-    python benchmarks/solve_speed.py [--repeats 30] [--ensemble 1000]
+    python benchmarks/solve_speed.py [--repeats 30] [--ensemble 1000] [--problems brusselator tiny]
 
 (a) steady-state time per solve after compilation, and compile time (first call, each in a
     fresh Python process so neither side profits from the other's warm caches), for a held-out
     Brusselator (not in the zoo), Lotka–Volterra and the Stokes projectile, same solver (Tsit5),
     tolerances and save times; "tiny" is the Brusselator over t in [0, 0.01] with 2 saves, whose
     solve costs next to nothing, so the difference is symml's fixed per-call overhead. Steady
-    times are CPU times (time.process_time), the best of interleaved runs (the three sides
-    take turns, so a loaded machine slows them alike);
+    times are wall times, the best of interleaved runs (the sides take turns, so a loaded machine
+    slows them alike). "span as argument" is the hand-written function with
+    t0 and t1 passed in (as symml passes them, so that a new span never recompiles) instead of
+    baked in as constants;
 (b) scipy.integrate.solve_ivp (RK45, same tolerances) on a sympy.lambdify right-hand side:
     one trajectory, and an ensemble of initial conditions (symml: one vmapped call).
 Targets: steady-state ratio <= 1.10, compile ratio <= 1.25, ensemble speed-up >= 20x.
@@ -18,10 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
 import sys
 import time
+
+from _timing import child_json, interleaved, median_time
 
 RTOL, ATOL = 1e-7, 1e-9
 
@@ -33,8 +35,8 @@ PROBLEMS = {
 }
 
 
-def hand_written(problem: str):
-    """What a competent diffrax user writes for the same problem."""
+def hand_written(problem: str, span_argument: bool = False):
+    """What a competent diffrax user writes for the same problem (the span baked in, or passed)."""
     import diffrax
     import jax
     import jax.numpy as jnp
@@ -70,22 +72,29 @@ def hand_written(problem: str):
         args = jnp.array([9.81, 0.45, 7.26])
 
     @jax.jit
-    def solve(y0, args):
+    def solve(y0, args, span):
+        t0, t1 = (span[0], span[1]) if span_argument else (0.0, spec["t1"])
+        save = jnp.linspace(t0, t1, spec["n"]) if span_argument else ts
         sol = diffrax.diffeqsolve(
             diffrax.ODETerm(f),
             diffrax.Tsit5(),
-            0.0,
-            spec["t1"],
+            t0,
+            t1,
             None,
             y0,
             args=args,
-            saveat=diffrax.SaveAt(ts=ts),
+            saveat=diffrax.SaveAt(ts=save),
             stepsize_controller=diffrax.PIDController(rtol=RTOL, atol=ATOL),
             max_steps=65536,
         )
         return sol.ys
 
-    return lambda: solve(y0, args).block_until_ready()
+    span = jnp.array([0.0, spec["t1"]])
+    return lambda: solve(y0, args, span).block_until_ready()
+
+
+def hand_written_span(problem: str):
+    return hand_written(problem, span_argument=True)
 
 
 def brusselator():
@@ -151,50 +160,19 @@ def with_symml_jit(problem: str):
 def _first_call(kind: str, problem: str) -> float:
     """Seconds for the first call (trace + compile + run) in a fresh process."""
     code = (
-        "import time, sys; sys.path.insert(0, 'benchmarks'); import solve_speed as b; "
-        f"f = b.{kind}({problem!r}); t0 = time.perf_counter(); f(); print(time.perf_counter() - t0)"
+        "import json, time, sys; sys.path.insert(0, 'benchmarks'); import solve_speed as b; "
+        f"f = b.{kind}({problem!r}); t0 = time.perf_counter(); f(); "
+        "print(json.dumps(time.perf_counter() - t0))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
-
-
-def _steady(fn, repeats: int) -> float:
-    fn()
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def _interleaved(fns, repeats: int) -> list[float]:
-    """Best CPU time per call of each function, the functions taking turns call by call."""
-    for fn in fns:
-        fn()
-        fn()
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            t0 = time.process_time()
-            fn()
-            best[i] = min(best[i], time.process_time() - t0)
-    return best
+    return float(child_json(["-c", code]))  # type: ignore[arg-type]
 
 
 def compare_diffrax(repeats: int, problems=None, compiles: int = 3) -> list[dict]:
     rows = []
     for problem in problems or PROBLEMS:
-        hw, sy, sj = hand_written(problem), with_symml(problem), with_symml_jit(problem)
-        # process_time ticks coarsely for tiny calls: time batches of calls
-        k = max(1, int(2e-3 / max(_steady(hw, 5), 1e-6)))
-
-        def batched(fn, k=k):
-            return lambda: [fn() for _ in range(k)]
-
-        best = _interleaved([batched(hw), batched(sy), batched(sj)], repeats * 10)
-        steady_hw, steady_sy, steady_sj = ([b / k] for b in best)
+        fns = [hand_written(problem), with_symml(problem), with_symml_jit(problem)]
+        fns.append(hand_written_span(problem))
+        hw, sy, sj, hs = interleaved(fns, repeats * 10)
         firsts = [
             (_first_call("hand_written", problem), _first_call("with_symml", problem))
             for _ in range(compiles)
@@ -203,15 +181,17 @@ def compare_diffrax(repeats: int, problems=None, compiles: int = 3) -> list[dict
         rows.append(
             dict(
                 problem=problem,
-                steady_diffrax_ms=1e3 * min(steady_hw),
-                steady_symml_ms=1e3 * min(steady_sy),
-                steady_ratio=min(steady_sy) / min(steady_hw),
-                steady_symml_jit_ms=1e3 * min(steady_sj),
-                steady_jit_ratio=min(steady_sj) / min(steady_hw),
+                steady_diffrax_ms=1e3 * hw,
+                steady_symml_ms=1e3 * sy,
+                steady_ratio=sy / hw,
+                steady_symml_jit_ms=1e3 * sj,
+                steady_jit_ratio=sj / hw,
+                steady_span_ms=1e3 * hs,
+                steady_span_ratio=sy / hs,
                 compile_diffrax_s=c_hw,
                 compile_symml_s=c_sy,
                 compile_ratio=c_sy / c_hw,
-                overhead_us=1e6 * (min(steady_sy) - min(steady_hw)),
+                overhead_us=1e6 * (sy - hw),
             )
         )
     return rows
@@ -254,12 +234,12 @@ def compare_scipy(ensemble: int) -> list[dict]:
             lv, ics={u: jnp.asarray(u0), v: jnp.asarray(v0)}, saveat=ts, rtol=RTOL, atol=ATOL
         ).y.block_until_ready()
 
-    t_sc1 = _steady(scipy_one, 5)
-    t_sy1 = _steady(symml_one, 20)
+    t_sc1 = median_time(scipy_one, 5)
+    t_sy1 = median_time(symml_one, 20)
     t0 = time.perf_counter()
     ref = np.stack([scipy_one(i) for i in range(ensemble)])
     t_scN = time.perf_counter() - t0
-    t_syN = _steady(symml_ens, 3)
+    t_syN = median_time(symml_ens, 3)
     ys = np.asarray(symml_ens())
     err = float(np.max(np.abs(ys.transpose(0, 2, 1) - ref) / (np.abs(ref) + 1)))
     return [
@@ -287,14 +267,16 @@ def main(argv=None) -> int:
     rows = compare_diffrax(args.repeats, args.problems, args.compiles)
     print("\n(a) symml.simulate vs hand-written diffrax (Tsit5, rtol=1e-7, atol=1e-9)")
     print("steady state per solve: hand-written; sm.simulate called from Python; sm.simulate inside jax.jit")
+    print("(and the hand-written function with the span passed as an argument, as symml passes it)")
     head = f"{'problem':16s} {'diffrax ms':>10s} {'simulate ms':>11s} {'ratio':>6s} "
-    head += f"{'in jit ms':>9s} {'ratio':>6s}"
+    head += f"{'in jit ms':>9s} {'ratio':>6s} {'span arg ms':>11s} {'ratio':>6s}"
     print(head + f"   {'compile diffrax s':>17s} {'symml s':>7s} {'ratio':>6s} {'overhead us':>11s}")
     for r in rows:
         print(
             f"{r['problem']:16s} {r['steady_diffrax_ms']:10.3f} {r['steady_symml_ms']:11.3f} "
             f"{r['steady_ratio']:6.2f} "
-            f"{r['steady_symml_jit_ms']:9.3f} {r['steady_jit_ratio']:6.2f}   "
+            f"{r['steady_symml_jit_ms']:9.3f} {r['steady_jit_ratio']:6.2f} "
+            f"{r['steady_span_ms']:11.3f} {r['steady_span_ratio']:6.2f}   "
             f"{r['compile_diffrax_s']:17.2f} {r['compile_symml_s']:7.2f} {r['compile_ratio']:6.2f} "
             f"{r['overhead_us']:11.1f}"
         )

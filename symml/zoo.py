@@ -29,6 +29,7 @@ __all__ = [
     "harmonic_oscillator",
     "van_der_pol",
     "lorenz",
+    "robertson",
     "double_pendulum",
     "kepler_hamiltonian",
     "kepler",
@@ -258,6 +259,55 @@ def lorenz() -> Model:
     )
 
 
+def robertson(groups: int = 1) -> Model:
+    """Robertson's chemical kinetics, the classic stiff test problem (no parameters):
+
+    y1' = -0.04 y1 + 10^4 y2 y3,  y2' = 0.04 y1 - 10^4 y2 y3 - 3·10^7 y2²,  y3' = 3·10^7 y2²,
+
+    from y = (1, 0, 0). It is stiff only once the intermediate species y2 has formed (t ≈ 0.03;
+    the Jacobian at t = 0 has eigenvalues (-0.04, 0, 0)), so a solver chosen at the start picks an
+    explicit method; ``sm.simulate(..., solver="auto")`` detects it during the solve. The total
+    y1 + y2 + y3 is conserved.
+
+    Args:
+        groups: ``G > 1`` declares ``G`` independent copies (a large stiff system whose Jacobian
+            is block-diagonal), states ``y1_i, y2_i, y3_i``; copy ``i`` runs with 0.04 and
+            3·10^7 scaled by ``1 + i / G`` and ``1 / (1 + i / G)`` so that the copies differ.
+
+    Returns:
+        The Model ``robertson`` (``robertson_G`` for ``G`` copies), without parameters.
+
+    Raises:
+        ValueError: ``groups`` is not a positive integer.
+
+    >>> from symml import zoo
+    >>> rob = zoo.robertson()
+    >>> rob.states, rob.params
+    ((y1(t), y2(t), y3(t)), ())
+    >>> len(zoo.robertson(groups=10).states)
+    30
+    """
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"groups must be a positive integer, got {groups!r}")
+    if groups == 1:
+        y1, y2, y3 = ((y,) for y in states("y1 y2 y3"))
+        scales = [sp.Integer(1)]
+    else:
+        y1, y2, y3 = states("y1 y2 y3", n=groups)
+        scales = [1 + sp.Rational(i, groups) for i in range(groups)]
+    eqs, defaults = [], {}
+    for i, s in enumerate(scales):
+        k1, k2, k3 = sp.Rational(4, 100) * s, 10**4, 3 * 10**7 / s
+        a, b, c = y1[i], y2[i], y3[i]
+        eqs += [
+            sp.Eq(a.diff(t), -k1 * a + k2 * b * c),
+            sp.Eq(b.diff(t), k1 * a - k2 * b * c - k3 * b**2),
+            sp.Eq(c.diff(t), k3 * b**2),
+        ]
+        defaults.update({a: 1.0, b: 0.0, c: 0.0})
+    return Model(eqs, defaults=defaults, name="robertson" if groups == 1 else f"robertson_{groups}")
+
+
 def kepler(eccentricity: float = 0.5) -> Model:
     """Kepler two-body problem in the plane: q'' = -mu q / |q|^3 for q = (qx, qy).
 
@@ -358,6 +408,7 @@ _REGISTRY = {
     "harmonic_oscillator": harmonic_oscillator,
     "van_der_pol": van_der_pol,
     "lorenz": lorenz,
+    "robertson": robertson,
     "double_pendulum": double_pendulum,
     "kepler_hamiltonian": kepler_hamiltonian,
     "kepler": kepler,

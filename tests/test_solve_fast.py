@@ -30,7 +30,9 @@ def test_repeated_calls_match_the_general_path(lv):
     for u0, a in [(0.5, 1.3), (2.0, 0.7), (1.0, 1.1)]:
         fast = sm.simulate(lv, ics={u: u0}, params={alpha: a}, **KW)
         ref = _general(lv, ics={u: u0}, params={alpha: a}, **KW)
-        np.testing.assert_array_equal(fast.y, ref.y)
+        # a count of saves is a constant grid in normalised time, an array of times is divided
+        # by the span while solving: the save times differ by rounding, so the states may too
+        np.testing.assert_allclose(fast.y, ref.y, rtol=1e-13, atol=1e-15)
         np.testing.assert_array_equal(fast.p, ref.p)
         np.testing.assert_array_equal(fast.t, ref.t)
         assert fast.solver == "tsit5" and fast.method == "numeric" and fast.model is lv

@@ -4,40 +4,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import sympy as sp
 
 import symml as sm
 from symml._solve._switch import STIFF_HRHO
 
 
-def robertson() -> sm.Model:
-    """Robertson's kinetics: no parameters, stiff only once y2 has formed."""
-    t = sm.t
-    y1, y2, y3 = sm.states("y1 y2 y3")
-    return sm.Model(
-        [
-            sp.Eq(y1.diff(t), -sp.Rational(4, 100) * y1 + 10**4 * y2 * y3),
-            sp.Eq(y2.diff(t), sp.Rational(4, 100) * y1 - 10**4 * y2 * y3 - 3 * 10**7 * y2**2),
-            sp.Eq(y3.diff(t), 3 * 10**7 * y2**2),
-        ],
-        defaults={y1: 1.0, y2: 0.0, y3: 0.0},
-        name="robertson",
-    )
-
-
 @pytest.fixture(scope="module")
 def rob():
-    return robertson()
+    return sm.zoo.robertson()
 
 
 @pytest.mark.slow
-def test_auto_switches_on_robertson_and_matches_kvaerno5(rob):
+def test_auto_switches_on_robertson_and_matches_rodas4(rob):
     kw = dict(t_span=(0.0, 2e4), saveat=5, rtol=1e-6, atol=1e-10)
     traj = sm.simulate(rob, solver="auto", **kw)
-    assert traj.solver == "kvaerno5"
-    assert "stability-limited" in traj.solver_reason and "restarted with kvaerno5" in traj.solver_reason
-    ref = sm.simulate(rob, solver="kvaerno5", **kw)
-    assert ref.solver == "kvaerno5" and "asked for" in ref.solver_reason
+    assert traj.solver == "rodas4"
+    assert "stability-limited" in traj.solver_reason and "restarted with rodas4" in traj.solver_reason
+    ref = sm.simulate(rob, solver="rodas4", **kw)
+    assert ref.solver == "rodas4" and "asked for" in ref.solver_reason
     np.testing.assert_allclose(traj.y, ref.y, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(np.sum(np.asarray(traj.y), -1), 1.0, atol=1e-8)  # mass is conserved
     # the stiff phase starts early (t ~ 0.03): the explicit attempt costs a few dozen steps
@@ -61,8 +45,8 @@ def test_auto_switches_on_an_ensemble_with_one_stiff_member():
     traj = sm.simulate(
         vdp, t_span=(0.0, 50.0), saveat=3, params={mu: jnp.array([1.0, 1000.0])}, solver="auto"
     )
-    assert traj.solver == "kvaerno5"
-    one = sm.simulate(vdp, t_span=(0.0, 50.0), saveat=3, params={mu: 1.0}, solver="kvaerno5")
+    assert traj.solver == "rodas4"
+    one = sm.simulate(vdp, t_span=(0.0, 50.0), saveat=3, params={mu: 1.0}, solver="rodas4")
     np.testing.assert_allclose(traj.y[0], one.y, rtol=1e-10, atol=1e-12)
 
 
@@ -78,13 +62,13 @@ def test_a_failed_auto_solve_does_not_recommend_auto():
     with pytest.raises(sm.SolveError, match=r"solver='auto' ran tsit5.*accuracy-limited") as err:
         sm.simulate(lv, t_span=(0.0, 30.0), solver="auto", max_steps=5, method="numeric")
     assert "try solver='auto'" not in str(err.value)
-    with pytest.raises(sm.SolveError, match=r"try solver='auto' or 'kvaerno5'"):
+    with pytest.raises(sm.SolveError, match=r"try solver='auto' or 'rodas4'"):
         sm.simulate(lv, t_span=(0.0, 30.0), max_steps=5, method="numeric")
 
 
 @pytest.mark.slow
 def test_a_failed_switched_solve_says_it_switched(rob):
-    with pytest.raises(sm.SolveError, match=r"switched to the implicit kvaerno5 on stiffness"):
+    with pytest.raises(sm.SolveError, match=r"switched to the implicit rodas4 on stiffness"):
         sm.simulate(rob, t_span=(0.0, 2e4), solver="auto", max_steps=60, rtol=1e-6, atol=1e-10)
 
 
@@ -97,7 +81,7 @@ def test_auto_under_a_jax_transformation_is_refused():
             -1, 0
         ]
 
-    with pytest.raises(ValueError, match=r"solver='auto' decides on the host.*solver='kvaerno5'"):
+    with pytest.raises(ValueError, match=r"solver='auto' decides on the host.*solver='rodas4'"):
         jax.grad(f)(1.0)
 
 

@@ -37,6 +37,7 @@ SIZES: dict[str, int] = {
     "exprs": 64,  # programs of observables, events, Jacobians
     "runner": 32,  # jitted numeric solves: solver x tolerances x event x batch shape
     "stiffness": 2,  # the compiled Jacobian used by solver="auto"
+    "jacobian": 1,  # the exact Jacobian as dense blocks, for the Rosenbrock solver
     "structure": 2,  # what kind of ODE the model is, and what closed-form attempts found
     "flow": 8,  # closed-form flow maps (one per initial time for a driven model)
     "flow_runner": 32,  # jitted closed-form evaluations: event x save count x batch shape

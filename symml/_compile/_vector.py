@@ -40,8 +40,7 @@ from sympy.functions.elementary.piecewise import ExprCondPair
 from .._declare._symbols import t
 from ..errors import UnsupportedFunctionError
 from ._functions import BOOLEANS, FUNCTIONS
-from ._program import _ARITH as ARITH
-from ._program import _ipow as ipow
+from ._program import AbstractProgram, execute, render
 
 __all__ = ["VECTOR_MIN", "Unvectorisable", "VectorProgram", "build_vector_program", "groups_of", "vectorised"]
 
@@ -128,7 +127,7 @@ def groups_of(exprs: Sequence[Any], shapes: _Shapes) -> list[list[int]]:
 # ----------------------------------------------------------------------------- the program
 
 
-class VectorProgram:
+class VectorProgram(AbstractProgram):
     """Groups of outputs, each one straight-line program over vectors of the group's length.
 
     Instructions are ``(kind, data, args)`` tuples as in `symml._compile._program.Program`, plus
@@ -136,8 +135,7 @@ class VectorProgram:
     (one entry shared by the group), ``"yg"``/``"pg"`` (a gather by index) and ``"carr"`` (an array
     of numbers). ``groups`` pairs each group's result with its output positions; the outputs are
     the slices ``runs`` (``(group, start, stop)``) concatenated, or, when the groups interleave
-    too finely for slices, the groups concatenated and reordered by ``perm``. Hashing is by
-    identity.
+    too finely for slices, the groups concatenated and reordered by ``perm``.
     """
 
     def __init__(self, instrs, groups, runs, perm, names, state_labels, param_labels, title):
@@ -154,41 +152,34 @@ class VectorProgram:
     def n_outputs(self) -> int:
         return sum(len(pos) for _, pos in self.groups)
 
+    def run(self, t_, y, p, networks: Mapping[str, Any]) -> list:
+        return list(self.stacked(t_, y, p, networks))
+
     def stacked(self, t_, y, p, networks: Mapping[str, Any]):
-        """All outputs as one array (shape ``(n_outputs, *batch)``), in output order."""
         y = jnp.asarray(y)
         dtype = jnp.result_type(y.dtype, float)
         batch = jnp.broadcast_shapes(y.shape[1:], jnp.shape(t_))
         ones = (1,) * len(y.shape[1:])
-        env: list[Any] = []
-        for kind, data, args in self.instrs:
-            if kind == "t":
-                v = t_
-            elif kind == "ys":
-                v = y[data[0] : data[1] : data[2]]
-            elif kind == "yi":
-                v = y[data]
-            elif kind == "yg":
-                v = y[np.asarray(data)]
-            elif kind == "ps":
-                v = jnp.reshape(p[data[0] : data[1] : data[2]], (-1, *ones))
-            elif kind == "pi":
-                v = p[data]
-            elif kind == "pg":
-                v = jnp.reshape(p[np.asarray(data)], (-1, *ones))
-            elif kind == "carr":
-                v = jnp.reshape(jnp.asarray(data, dtype=dtype), (-1, *ones))
-            elif kind in ("const", "bconst"):
-                v = data
-            elif kind == "fn":
-                v = FUNCTIONS[data][1](*(env[a] for a in args))
-            elif kind == "bool":
-                v = BOOLEANS[data][1](*(env[a] for a in args))
-            elif kind == "ipow":
-                v = ipow(env[args[0]], data)
-            else:
-                v = ARITH[kind][1](*(env[a] for a in args))
-            env.append(v)
+
+        def column(v):  # a vector of the group's length, broadcast against the batch
+            return jnp.reshape(v, (-1, *ones))
+
+        def leaf(kind, data):
+            if kind == "ys":
+                return y[data[0] : data[1] : data[2]]
+            if kind == "yi":
+                return y[data]
+            if kind == "yg":
+                return y[np.asarray(data)]
+            if kind == "ps":
+                return column(p[data[0] : data[1] : data[2]])
+            if kind == "pi":
+                return p[data]
+            if kind == "pg":
+                return column(p[np.asarray(data)])
+            return column(jnp.asarray(data, dtype=dtype))  # "carr"
+
+        env = execute(self.instrs, t_, y, networks, leaf)
         parts = [
             jnp.broadcast_to(jnp.asarray(env[r], dtype=dtype), (len(pos), *batch)) for r, pos in self.groups
         ]
@@ -198,7 +189,6 @@ class VectorProgram:
         return pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces)
 
     def source(self) -> str:
-        """Readable Python for the program (for inspection; it is never executed)."""
         names = self._names
         starts = {}
         for r, pos in self.groups:
@@ -207,9 +197,6 @@ class VectorProgram:
         for i, (kind, data, args) in enumerate(self.instrs):
             for pos in starts.get(i, ()):
                 lines.append(f"    # outputs {_span(pos)} ({len(pos)} at once)")
-            a = [names[j] for j in args]
-            if kind in ("t", "const", "bconst"):
-                continue
             if kind in ("ys", "ps"):
                 rhs = f"{kind[0]}[{data[0]}:{data[1]}" + (f":{data[2]}]" if data[2] != 1 else "]")
             elif kind in ("yi", "pi"):
@@ -218,21 +205,10 @@ class VectorProgram:
                 rhs = f"{kind[0]}[{_short(data)}]"
             elif kind == "carr":
                 rhs = f"jnp.array({_short(data)})"
-            elif kind == "fn":
-                rhs = f"{FUNCTIONS[data][0]}({', '.join(a)})"
-            elif kind == "bool":
-                rhs = f"{BOOLEANS[data][0]}({', '.join(a)})"
-            elif kind == "ipow":
-                rhs = f"{a[0]} ** {data}"
-            elif kind in ("add", "mul", "sub", "div"):
-                rhs = f" {ARITH[kind][0]} ".join(a)
-            elif kind == "neg":
-                rhs = f"-({a[0]})"
-            elif kind == "pow":
-                rhs = f"jnp.power({a[0]}, {a[1]})"
             else:
-                rhs = f"{ARITH[kind][0]}({', '.join(a)})"
-            lines.append(f"    {names[i]} = {rhs}")
+                rhs = render(kind, data, [names[j] for j in args])
+            if rhs is not None:
+                lines.append(f"    {names[i]} = {rhs}")
         results = [names[r] for r, _ in self.groups]
         if self.perm is not None:
             body = f"jnp.concatenate([{', '.join(results)}])[{_short(self.perm)}]"

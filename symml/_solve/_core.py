@@ -71,7 +71,8 @@ def integrate(
     Args:
         vf: the vector field ``f(t, y, p)`` (a `symml.CompiledModel`).
         y0: initial values at ``t0``, in the model's state order.
-        ts: save times (non-decreasing, inside ``[t0, t1]``).
+        ts: save times (non-decreasing, inside ``[t0, t1]``; a numpy array is a constant of the
+            compiled solve, which diffrax then checks while tracing).
         p: parameter values, in the model's parameter order.
         options: the solver, controller, adjoint, ``max_steps``, ``dt0`` and event.
         t0, t1: the span (default ``ts[0]`` and ``ts[-1]``); a terminal event may end it earlier.
@@ -159,8 +160,8 @@ def check_result(
     if auto and solver_name.lower() == "tsit5":
         advice = (
             f"solver='auto' ran {solver_name}, whose steps stayed accuracy-limited (not stiff). Try "
-            "a larger max_steps or a looser rtol/atol, or force an implicit solver with "
-            "solver='kvaerno5'."
+            "a larger max_steps or a looser rtol/atol, or force a stiff solver with "
+            "solver='rodas4'."
         )
     elif auto:
         advice = (
@@ -169,7 +170,7 @@ def check_result(
         )
     else:
         advice = (
-            "The problem may be stiff: try solver='auto' or 'kvaerno5', a looser rtol/atol, or a "
+            "The problem may be stiff: try solver='auto' or 'rodas4', a looser rtol/atol, or a "
             "larger max_steps."
         )
     msg_steps = (
@@ -191,7 +192,7 @@ def check_result(
     raise SolveError(
         f"The solve failed: {_result_message(code)} (solver {solver_name}, rtol={rtol:g}). The "
         "solution may diverge (blow up) for these values; check parameters and initial values, "
-        "or try an implicit solver such as 'kvaerno5' or a tighter tolerance."
+        "or try a stiff solver such as 'rodas4' or a tighter tolerance."
     )
 
 

@@ -23,6 +23,7 @@ import equinox as eqx
 
 from .._mechanics import ImplicitMidpoint, Leapfrog, Yoshida4
 from ..errors import InvalidValueError, MissingValueError
+from ._rosenbrock import Rodas4
 
 __all__ = [
     "SOLVERS",
@@ -50,12 +51,15 @@ SOLVERS: dict[str, type] = {
     "kvaerno4": diffrax.Kvaerno4,
     "kvaerno5": diffrax.Kvaerno5,
     "implicit_euler": diffrax.ImplicitEuler,
+    # Rosenbrock (linearly implicit): one factorisation per step, no Newton iterations; symml's
+    # runner gives it the model's exact Jacobian in dense blocks (symml._solve._rosenbrock)
+    "rodas4": Rodas4,
     # symplectic, fixed steps (symml._mechanics): separable systems, and any H for the midpoint rule
     "leapfrog": Leapfrog,
     "yoshida4": Yoshida4,
     "implicit_midpoint": ImplicitMidpoint,
 }
-IMPLICIT = ("kvaerno3", "kvaerno4", "kvaerno5", "implicit_euler")
+IMPLICIT = ("kvaerno3", "kvaerno4", "kvaerno5", "implicit_euler", "rodas4")
 #: Gradients through a solve by default: recursive checkpointing (reverse mode, bounded memory).
 DEFAULT_ADJOINT = diffrax.RecursiveCheckpointAdjoint()
 

@@ -33,11 +33,14 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._compile._codegen import CompiledFunction, CompiledModel, compile_exprs, rhs_program
+from .._compile._jacobian import block_jacobian
 from .._trajectory import Trajectory
 from ._core import integrate
 from ._options import DEFAULT_ADJOINT, SolveOptions, TerminalEvent, get_solver
+from ._rosenbrock import Rodas4
 
 __all__ = ["make_runner", "new_trajectory"]
 
@@ -64,6 +67,8 @@ def make_runner(
     event_prog = compile_exprs(model, [event.expr], title="event").program if event is not None else None
     rising = event.rising if event is not None else None
     solver = get_solver(slv_key)
+    if isinstance(solver, Rodas4) and solver.jacobian is None and not model.neural:
+        solver = Rodas4(jacobian=block_jacobian(model))  # the exact Jacobian, in its blocks
     controller = diffrax.ConstantStepSize() if fixed else diffrax.PIDController(rtol=rtol, atol=atol)
     adjoint = adjoint if adjoint is not None else DEFAULT_ADJOINT
     dtype = jnp.result_type(float)
@@ -86,7 +91,8 @@ def make_runner(
         else:
             y0, p, span = (jnp.asarray(a, dtype) for a in (y0, p, span))
         t0, t1 = span[0], span[1]
-        if ts is None:
+        count_only = ts is None  # saveat was a number of samples
+        if count_only:
             ts = jnp.linspace(t0, t1, int(n_save or 1), dtype=dtype)
         vf = CompiledModel(nets, program, states, params)
         cond = CompiledFunction(nets, event_prog, states, params) if event_prog is not None else None
@@ -98,8 +104,13 @@ def make_runner(
             length = jnp.where(t1 == t0, jnp.ones_like(t1), t1 - t0)
             vf = Rescaled(vf, t0, length)
             cond = Rescaled(cond, t0, length, scale_output=False) if cond is not None else None
-            tau = (ts - t0) / length
-            a, b = jnp.zeros((), dtype), jnp.ones((), dtype)
+            # The span and a count of save times as constants known while tracing (numpy and
+            # Python numbers, not jnp arrays, which are traced): diffrax then checks the save
+            # times against the span at trace time instead of compiling the check (two host
+            # callbacks under conditionals, 0.3 s more compile on a 2000-state chain).
+            grid = np.linspace(0.0, 1.0, int(n_save or 1)).astype(dtype)
+            tau: Any = grid if count_only else (ts - t0) / length
+            a, b = 0.0, 1.0
             dt0 = None if dt0 is None else dt0 / length
         else:
             length, tau, a, b = None, ts, t0, t1
@@ -171,19 +182,24 @@ def new_trajectory(
         "solver_reason": solver_reason,
     }
     traj = object.__new__(Trajectory)
-    for name, default, factory in _FIELDS:
-        value = given[name] if name in given else (factory() if factory is not None else default)
-        object.__setattr__(traj, name, value)
+    values = vars(traj)  # equinox unflattens into the instance dict the same way
+    values.update(_DEFAULTS)
+    values.update(given)
+    for name, factory in _FACTORIES:
+        if name not in values:
+            values[name] = factory()
     return traj
 
 
-# (name, default, default_factory) of every Trajectory field, read once: a field added there
-# later gets its default here.
-_FIELDS = tuple(
-    (
-        f.name,
-        None if f.default is dataclasses.MISSING else f.default,
-        None if f.default_factory is dataclasses.MISSING else f.default_factory,
-    )
+# The defaults of every Trajectory field, read once (a field added there later gets its default
+# here); fields with a default factory get a fresh value per Trajectory.
+_DEFAULTS = {
+    f.name: None if f.default is dataclasses.MISSING else f.default
     for f in dataclasses.fields(Trajectory)
+    if f.default_factory is dataclasses.MISSING
+}
+_FACTORIES = tuple(
+    (f.name, f.default_factory)
+    for f in dataclasses.fields(Trajectory)
+    if f.default_factory is not dataclasses.MISSING
 )

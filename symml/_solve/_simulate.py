@@ -77,7 +77,8 @@ def simulate(
             length N make an ensemble.
         solver: a name in `SOLVERS`, ``"auto"`` or a diffrax solver. ``"auto"`` starts with
             Tsit5 and watches its step size; where it becomes stability-limited (the problem is
-            stiff) the solve restarts with Kvaerno5. ``traj.solver`` and ``traj.solver_reason``
+            stiff) the solve restarts with the Rosenbrock method ``"rodas4"`` (which uses the
+            model's exact Jacobian). ``traj.solver`` and ``traj.solver_reason``
             say which solver ran and why.
         rtol: tolerances of the adaptive step-size controller.
         atol: tolerances of the adaptive step-size controller.
@@ -136,23 +137,9 @@ def simulate(
                 "first step of an adaptive solve, not both."
             )
         dt0, adaptive = dt, False
-    key = _fast_key(
-        model,
-        ics,
-        t_span,
-        saveat,
-        params,
-        solver,
-        rtol,
-        atol,
-        event,
-        dt0,
-        max_steps,
-        adaptive,
-        adjoint,
-        networks,
-        method,
-    )
+    # the options of the call as they key the fast path (checked and keyed by `_fast_key`)
+    options = (solver, rtol, atol, event, dt0, max_steps, adaptive, adjoint, method)
+    key = _fast_key(model, ics, t_span, saveat, params, networks, options)
     if key is not None:
         plan = peek(model, "call_plan", key)
         if plan is not None:
@@ -223,23 +210,36 @@ def _plain_types(values) -> bool:
     return all(map(_plain_type, set(map(type, values))))
 
 
-def _fast_key(
-    model,
-    ics,
-    t_span,
-    saveat,
-    params,
-    solver,
-    rtol,
-    atol,
-    event,
-    dt0,
-    max_steps,
-    adaptive,
-    adjoint,
-    networks,
-    method,
-):
+def _is_solver(v) -> bool:
+    return isinstance(v, (str, diffrax.AbstractSolver))
+
+
+def _is_event(v) -> bool:
+    return v is None or isinstance(v, Event)
+
+
+def _is_step(v) -> bool:
+    return v is None or _plain(v)
+
+
+def _is_int(v) -> bool:
+    return type(v) is int
+
+
+def _is_adjoint(v) -> bool:
+    return v is None or isinstance(v, diffrax.AbstractAdjoint)
+
+
+def _anything(v) -> bool:
+    return True
+
+
+# One check per entry of simulate's ``options``:
+# (solver, rtol, atol, event, dt0, max_steps, adaptive, adjoint, method)
+_OPTION_CHECKS = (_is_solver, _plain, _plain, _is_event, _is_step, _is_int, _anything, _is_adjoint, _anything)
+
+
+def _fast_key(model, ics, t_span, saveat, params, networks, options):
     """The structure of a call, or ``None`` when the call cannot take the fast path."""
     if networks is not None or model.neural:
         return None
@@ -247,33 +247,16 @@ def _fast_key(
         return None
     if not (isinstance(t_span, tuple) and len(t_span) == 2 and _plain(t_span[0]) and _plain(t_span[1])):
         return None
-    if not (dt0 is None or _plain(dt0)) or not (_plain(rtol) and _plain(atol)):
-        return None
-    if not (isinstance(solver, (str, diffrax.AbstractSolver)) and type(max_steps) is int):
-        return None
-    if not (event is None or isinstance(event, Event)) or not (
-        adjoint is None or isinstance(adjoint, diffrax.AbstractAdjoint)
-    ):
+    if not all(check(v) for check, v in zip(_OPTION_CHECKS, options)):
         return None
     for values in (params, ics):
         # one pass over the types (a big model binds thousands of values per call); NaN and
         # infinity are caught by _fast_call, which then leaves for the general path
         if values is not None and not (type(values) is dict and _plain_types(values.values())):
             return None
-    return (
-        tuple(params) if params else (),
-        tuple(ics) if ics else (),
-        saveat,
-        solver,
-        rtol,
-        atol,
-        event,
-        dt0 is None,
-        max_steps,
-        bool(adaptive),
-        adjoint,
-        method,
-    )
+    keys = (tuple(params) if params else (), tuple(ics) if ics else (), saveat)
+    # dt0 is a runner argument: only whether it is given changes the runner
+    return (*keys, *options[:4], options[4] is None, options[5], bool(options[6]), *options[7:])
 
 
 def _given_index(model, params, ics):
