@@ -5,14 +5,8 @@ import numpy as np
 import pytest
 from conftest import run_example
 
-# runs the whole example script: a pipeline. Known open (issue 16): the latent law of the example
-# run is not yet reliable (0 of 5 runs found sin z), so its checks are expected failures until it is.
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.xfail(
-        reason="issue 16 open: the SINDy autoencoder does not yet recover the pendulum law", strict=False
-    ),
-]
+# runs the whole example script: a pipeline
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +17,15 @@ def run(tmp_path_factory):
 
 def test_frames_and_scan(run):
     ns, _ = run
-    assert ns["video"].x.shape == (10, 31, 12, 12)
+    assert ns["video"].x.shape == (20, 31, 12, 12)
     assert ns["scan"].suggested == 1, ns["scan"]
+
+
+def test_recovers_the_sin_law(run):
+    ns, _ = run
+    found = ns["found"]
+    assert found.structure == (("sin(z(t))",),), found.report()
+    assert ns["coef_sin"] == pytest.approx(-9.81, rel=0.05), found.report()
 
 
 def test_law_is_a_model_that_reloads(run):

@@ -5,6 +5,7 @@ derivatives, errors, reproducibility, checkpoints, the Model built); the trainin
 method works (latent-size scans, recovering a law) are marked slow.
 """
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import sympy as sp
@@ -170,6 +171,102 @@ def test_autoencoder_result(oscillator_frames):
     assert "Autoencoder(latent=1" in repr(ae)
 
 
+def test_isometry_term_measures_how_far_z_is_from_arc_length():
+    from symml._latent._losses import isometry
+
+    rng = np.random.default_rng(0)
+    dx = rng.standard_normal((50, 3, 3))
+    speed = np.sqrt((dx**2).sum(axis=(1, 2)))[:, None]
+    # |z'| proportional to |x'| at any scale: isometric, 0
+    assert float(isometry(jnp.asarray(2.5 * speed), jnp.asarray(dx))) == pytest.approx(0, abs=1e-12)
+    # a bent coordinate (|z'| = |x'| (1 + s) over a spread s) is not, and the scale does not matter
+    bend = 1 + 0.2 * rng.uniform(-1, 1, (50, 1))
+    value = float(isometry(jnp.asarray(speed * bend), jnp.asarray(dx)))
+    expected = np.var(bend[:, 0] ** 2) / np.mean(bend[:, 0] ** 2) ** 2
+    assert value == pytest.approx(expected, rel=1e-9)
+    assert float(isometry(jnp.asarray(7 * speed * bend), jnp.asarray(dx))) == pytest.approx(value, rel=1e-9)
+
+
+def test_continuity_finds_a_torn_latent_path():
+    from symml._latent._autoencoder import continuity
+
+    # a point going round a circle, "encoded" by its angle: smooth, or torn where atan2 wraps
+    ts = np.linspace(0, 6, 121)
+    x = np.stack([np.cos(1.5 * ts), np.sin(1.5 * ts)], axis=-1)[None]
+    dx = 1.5 * np.stack([-np.sin(1.5 * ts), np.cos(1.5 * ts)], axis=-1)[None]
+    unwrapped = np.unwrap(np.arctan2(x[0, :, 1], x[0, :, 0]))
+
+    def torn(p):
+        return jnp.arctan2(p[1], p[0])[None]
+
+    def smooth(p):  # a continuous coordinate along this path: the x component
+        return p[:1]
+
+    assert continuity(smooth, x, dx, ts) < 1e-4
+    assert continuity(torn, x, dx, ts) > 0.1
+    assert np.ptp(unwrapped) > 2 * np.pi  # the path does go round (so atan2 must wrap)
+
+
+def _library_5(v):
+    z, dz = v[0], v[1]
+    return jnp.stack([jnp.ones_like(z), z, z**3, z * dz**2, jnp.sin(z)])
+
+
+NAMES_5 = ("1", "z", "z**3", "z*z'**2", "sin(z)")
+
+
+def _pendulum_path(amplitudes, a=1.0, b=0.0):
+    """(z, z', z'') of z = a theta + b along exact swings of theta'' = -9.81 sin(theta)."""
+    from scipy.integrate import solve_ivp
+
+    ts = np.linspace(0, 3, 61)
+
+    def field(_, y):
+        return [y[1], -9.81 * np.sin(y[0])]
+
+    sols = [solve_ivp(field, (0, 3), [a0, 0.0], t_eval=ts, rtol=1e-12, atol=1e-12) for a0 in amplitudes]
+    th, om = (np.concatenate([sol.y[i] for sol in sols]) for i in (0, 1))
+    return [jnp.asarray(v)[:, None] for v in (a * th + b, a * om, -9.81 * a * np.sin(th))]
+
+
+def test_select_law_finds_the_gauge_that_makes_sin_z_exact():
+    from symml._latent._gauge import select_law
+
+    # a latent coordinate 0.6 theta - 0.4: only the gauge z -> (z + 0.4) / 0.6 makes sin z exact
+    path = _pendulum_path([0.5, 1.5, 2.5], a=0.6, b=-0.4)
+    best, candidates = select_law(path, _library_5, order=2, names=NAMES_5, threshold=0.1)
+    assert best.support == (4,), [str(c) for c in candidates]
+    assert best.scale == pytest.approx(1 / 0.6, rel=1e-5)
+    assert best.shift == pytest.approx(0.4 / 0.6, abs=1e-5)
+    assert best.coef[0] == pytest.approx(-9.81, rel=1e-5)
+    assert best.residual < 1e-9
+    # the runners-up are reported: the best linear law leaves a large residual on 2.5 rad swings
+    linear = next(c for c in candidates if c.support == (1,))
+    assert linear.residual > 0.01 and "sin(z)" in str(best)
+
+
+def test_select_law_keeps_the_fewest_terms_and_refuses_collinear_ones():
+    from symml._latent._gauge import select_law
+
+    # small swings of z'' = -4 z: one term; z and sin z together (collinear on |z| < 0.2) refused
+    ts = np.linspace(0, 3, 61)
+    z = np.concatenate([a * np.cos(2 * ts) for a in (0.05, 0.1, 0.2)])
+    dz = np.concatenate([-2 * a * np.sin(2 * ts) for a in (0.05, 0.1, 0.2)])
+    path = [jnp.asarray(v)[:, None] for v in (3 * z + 1, 3 * dz, -4 * 3 * z)]
+    best, candidates = select_law(path, _library_5, order=2, names=NAMES_5, threshold=0.1)
+    assert len(best.support) == 1 and best.support in ((1,), (4,)), str(best)
+    assert best.coef[0] == pytest.approx(-4.0, rel=1e-3)
+    assert all(not {1, 4} <= set(c.support) for c in candidates), [str(c) for c in candidates]
+
+
+def test_select_law_with_nothing_to_fit():
+    from symml._latent._gauge import select_law
+
+    path = _pendulum_path([1.0])
+    best, _ = select_law(path, _library_5, order=2, names=NAMES_5, threshold=0.1, allowed=np.zeros(5))
+    assert best.support == () and best.coef.size == 0
+
+
 # --- trainings that show the method works -------------------------------------------------------
 
 
@@ -200,15 +297,31 @@ def test_latent_scan_picks_1_for_the_pendulum_and_2_for_an_ellipse():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 16 open: omega^2 within 5 % not yet reached", strict=False)
 def test_linear_oscillator_frequency_from_images():
     rng = np.random.default_rng(1)
     ics = [{X: float(a), V: float(b)} for a, b in rng.uniform(-1, 1, size=(10, 2))]
     f = sm.frames(HO, ics, np.linspace(0, 3, 31), render=sm.Blob(x=X, n=10))
-    res = sm.discover_latent(
-        f, library="polynomial", seed=0, progress=False, warmup=1000, steps=2000, refine=1000
-    )
+    res = sm.discover_latent(f, library="polynomial", seed=0, progress=False)
     z = res.latent_states[0]
     (eq,) = res.equations
+    # w² is the one number the latent gauge cannot change (z = a x + b leaves z'' = -w² (z - b))
     w2 = -float(eq.rhs.coeff(z))
     assert w2 == pytest.approx(4.0, rel=0.05), res.report()
+    assert set(map(str, eq.rhs.free_symbols)) <= {"z(t)", "t"}, res.report()  # no z' terms
+
+
+@pytest.mark.slow
+def test_pendulum_sin_law_from_images():
+    # the target of issue 16 is measured over 10 seeds by benchmarks/latent.py; one seed here
+    video = _pendulum_frames(20, n=12)
+    res = sm.discover_latent(video, seed=1, progress=False)
+    assert res.structure == (("sin(z(t))",),), res.report()
+    coef = float(res.equations[0].rhs.coeff(sp.sin(res.latent_states[0])))
+    assert coef == pytest.approx(-9.81, rel=0.05), res.report()
+    assert "candidates when the gauge and terms were chosen" in res.report()
+    # the encoder's coordinate is the angle itself, up to its sign: the gauge the sin term fixes
+    z = res.encode(video)[..., 0].ravel()
+    theta = video.states[..., 0].ravel()
+    slope, intercept = np.polyfit(theta, z, 1)
+    assert abs(abs(slope) - 1) < 0.05 and abs(intercept) < 0.05, (slope, intercept)
+    assert np.corrcoef(z, theta)[0, 1] ** 2 > 0.999

@@ -34,6 +34,8 @@ class LatentResult:
         history: the loss per 100 steps.
         seed: the seed of this run.
         runs: with ``seeds=``, every run (this one is the best of the most frequent structure).
+        candidates: the laws compared when the gauge and the terms were chosen (one latent), with
+            their relative residuals on the latent path.
 
     Example:
         >>> import numpy as np, symml as sm
@@ -58,6 +60,7 @@ class LatentResult:
     history: list
     seed: int
     runs: tuple = ()
+    candidates: tuple = ()
 
     def encode(self, frames: Any, derivative: bool = False) -> Any:
         """Latent coordinates ``(..., latent)`` of frames ``(..., *image)`` or of a `Frames`.
@@ -112,6 +115,9 @@ class LatentResult:
         lines.append("  losses: " + ", ".join(f"{k} {v:.3g}" for k, v in self.losses.items()))
         for lhs, kept in self.active.items():
             lines.append(f"  active terms of {sp.sstr(lhs)}: {', '.join(map(str, kept)) or '(none)'}")
+        if self.candidates:
+            lines.append("  candidates when the gauge and terms were chosen (fewest terms first):")
+            lines += [f"    {c}" for c in self.candidates]
         if self.runs:
             counts: dict[Any, list[int]] = {}
             for r in self.runs:
