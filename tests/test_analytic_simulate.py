@@ -145,3 +145,32 @@ def test_auto_skipping_a_nonlinear_model_does_not_block_a_required_closed_form()
     formula = 2.0 / (1 + 19 * np.exp(-ts))  # K / (1 + (K/x0 - 1) e^{-r t})
     np.testing.assert_allclose(np.asarray(exact[x]), formula, rtol=1e-10)
     np.testing.assert_allclose(np.asarray(auto[x]), formula, rtol=1e-6)
+
+
+def test_auto_does_not_try_a_closed_form_for_a_large_linear_model(monkeypatch):
+    # 33 decoupled decays: linear, but above AUTO_MAX_STATES, so auto goes straight to the solver
+    from symml._analytic import _flow
+    from symml._analytic._closed_form import flow_record
+
+    n = _flow.AUTO_MAX_STATES + 1
+    x = sm.states("x", n=n)
+    (k,) = sm.parameters("k")
+    rates = [1 + i / n for i in range(n)]
+    model = sm.Model(
+        [sp.Eq(xi.diff(t), -k * r * xi) for xi, r in zip(x, rates)],
+        defaults={k: 1.0, **dict.fromkeys(x, 1.0)},
+        name="decays",
+    )
+
+    def no_sympy(*args, **kwargs):
+        raise AssertionError("symbolic work on a large model")
+
+    monkeypatch.setattr(WORKER, "call", no_sympy)
+    monkeypatch.setattr(_flow, "structure", no_sympy)  # not even the structural check
+    traj = sm.simulate(model, t_span=(0, 1), saveat=3)
+    assert traj.method == "numeric"
+    np.testing.assert_allclose(np.asarray(traj.y[-1]), np.exp(-np.asarray(rates)), rtol=1e-6)
+    assert "has 33 states (auto tries closed forms up to 32" in flow_record(model).failure[0]
+    # method="analytic" still tries (here it reaches the patched worker)
+    with pytest.raises(AssertionError, match="symbolic work on a large model"):
+        sm.simulate(model, t_span=(0, 1), saveat=3, method="analytic")

@@ -56,18 +56,38 @@ def test_input_errors():
         sm.estimator(HO, priors={K: (1, 3)}, observe=[X])
     with pytest.raises(sm.UnknownNameError, match="'kk' is not a state or parameter"):
         sm.estimator(HO, priors={"kk": (1, 3)}, observe=[X], saveat=TS)
+    with pytest.raises(sm.DataError, match=r"observe is empty; pass the states or expressions a measurement"):
+        sm.estimator(HO, priors={K: (1, 3)}, observe=[], saveat=TS)
+    with pytest.raises(sm.DataError, match=r"saveat must be increasing times, got shape \(3,\)"):
+        sm.estimator(HO, priors={K: (1, 3)}, observe=[X], saveat=[0.0, 1.0, 0.5])
+    with pytest.raises(ValueError, match=r"n must be an int >= 20 \(simulations\), got 5"):
+        sm.estimator(HO, priors={K: (1, 3)}, observe=[X], saveat=TS, n=5)
     with pytest.raises(ValueError, match=r"beta must be a number in \[0, 1\] \(the beta-NLL weight\), got 2"):
         sm.estimator(HO, priors={K: (1, 3)}, observe=[X], saveat=TS, beta=2)
 
 
-@pytest.mark.slow  # trains the estimator of the fixture
-def test_data_errors(est):
+def test_data_errors():
+    # the errors need an estimator, not an accurate one: 20 sweeps and 5 steps
+    est = sm.estimator(
+        HO, priors={K: (2.0, 6.0)}, observe=[X], saveat=TS, n=20, width=4, depth=1,
+        optimizer=sm.Adam(steps=5), verbose=False,
+    )  # fmt: skip
     v = HO.states[1]
     other = sm.Dataset(t=TS, y={v: np.zeros_like(TS)})
-    with pytest.raises(sm.DataError, match=r"data does not observe x\(t\)"):
+    with pytest.raises(
+        sm.DataError, match=r"data does not observe x\(t\); the estimator was trained on \[x\(t\)\]"
+    ):
         est.predict(other)
-    with pytest.raises(sm.DataError, match="expects 1 x 21"):
+    with pytest.raises(sm.DataError, match=r"data has 5 values; the estimator expects 1 x 21"):
         est.predict(np.zeros(5))
-    with pytest.raises(sm.DataError, match="refine=True runs sm.fit on the measurement"):
+    with pytest.raises(
+        sm.DataError, match="refine=True runs sm.fit on the measurement: pass it as an sm.Dataset"
+    ):
         est.predict(np.zeros(21), refine=True)
+    two = sm.Dataset(t=TS, y=[{X: np.zeros_like(TS)}, {X: np.ones_like(TS)}])
+    with pytest.raises(sm.DataError, match=r"data has 2 trajectories; pass one measurement"):
+        est.predict(two)
+    got = est.predict(np.zeros(21))
+    with pytest.raises(KeyError, match=r"'m' is not an estimated parameter \(k\)"):
+        got["m"]
     assert isinstance(sp.sympify(est.observe[0]), sp.Basic)

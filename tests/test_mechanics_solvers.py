@@ -141,3 +141,43 @@ def test_fixed_step_dt_is_dt0_without_adaptation(pendulum_h):
     np.testing.assert_array_equal(np.asarray(a.y), np.asarray(b.y))
     with pytest.raises(ValueError, match=r"Both dt=0.05 and dt0=0.1 given"):
         sm.simulate(pendulum_h, t_span=(0, 1), solver="leapfrog", dt=0.05, dt0=0.1)
+
+
+def _spring_chain(n: int, coupling: bool = False):
+    q, p = sm.states("q", n=n), sm.states("p", n=n)
+    k, m = sm.parameters("k m", positive=True)
+    H = sum(pi**2 / (2 * m) for pi in p) + k * (q[0] ** 2 + q[-1] ** 2) / 2
+    H += sum(k * (q[i + 1] - q[i]) ** 2 / 2 for i in range(n - 1))
+    if coupling:  # a position-dependent mass: not separable
+        H += sum(qi**2 * pi**2 for qi, pi in zip(q, p))
+    defaults = {k: 1.0, m: 1.0, **dict.fromkeys([*q, *p], 0.0)}
+    return sm.hamiltonian(H, list(q), list(p), defaults=defaults), q
+
+
+def test_split_states_reads_the_vector_program_of_a_large_model():
+    # 40 states with repeated structure compile to a VectorProgram (groups evaluated on slices),
+    # which has no per-output instruction list: the split must come out the same as from scalar code
+    from symml._mechanics._symplectic import split_states
+
+    chain, _ = _spring_chain(20)
+    vector, scalar = sm.compile(chain), sm.compile(chain, vectorize=False)
+    assert type(vector.program).__name__ == "VectorProgram" and type(scalar.program).__name__ == "Program"
+    expected = np.arange(40) < 20  # (q..., p...): the coordinates are the positions
+    np.testing.assert_array_equal(split_states(vector, 40), expected)
+    np.testing.assert_array_equal(split_states(scalar, 40), expected)
+    bad, _ = _spring_chain(20, coupling=True)
+    assert type(sm.compile(bad).program).__name__ == "VectorProgram"
+    with pytest.raises(sm.ModelError, match=r"not separable: dq_?0/dt depends on q_?0 itself"):
+        split_states(sm.compile(bad), 40)
+
+
+@pytest.mark.slow  # compiles a 40-state leapfrog and a reference solve
+def test_leapfrog_on_a_chain_of_twenty_masses():
+    chain, q = _spring_chain(20)
+    ts = np.linspace(0, 10, 11)
+    lf = sm.simulate(chain, ics={q[0]: 0.5}, t_span=(0, 10), saveat=ts, solver="leapfrog", dt0=0.005)
+    ref = sm.simulate(chain, ics={q[0]: 0.5}, t_span=(0, 10), saveat=ts, rtol=1e-11, atol=1e-12)
+    # second order: the largest frequency is below 2, so the phase error stays near (2 dt)^2 t / 24
+    np.testing.assert_allclose(np.asarray(lf.y), np.asarray(ref.y), atol=2e-4)
+    energy = np.asarray(lf[chain.energy])
+    assert np.max(np.abs(energy - 0.25)) < 1e-4  # H(0) = k q0^2 (two springs) / 2 = 0.25

@@ -31,7 +31,6 @@ def test_taylor_mode_derivatives_match_closed_form():
     np.testing.assert_allclose(d[:, 1], [0.125, 0.75, 3.0, 6.0], rtol=1e-12)
 
 
-@pytest.mark.slow
 def test_residual_of_exact_solutions_is_zero():
     # second order (the small-angle pendulum), and a wrong solution is not zero
     pend = sm.zoo.pendulum(small_angle=True)
@@ -108,6 +107,60 @@ def test_errors():
         sm.pinn(sm.zoo.pendulum(), t_span=(0, 1), **{**TINY, "optimizer": sm.LBFGS()})
 
 
+def test_parameter_and_data_errors():
+    # every one is raised before any training
+    x = sm.states("x")[0]
+    k = sm.parameters("k")[0]
+    free_k = sm.Model([sp.Eq(x.diff(sm.t, 2), -k * x)], defaults={x: 1.0, x.diff(sm.t): 0.0}, name="osc")
+    with pytest.raises(
+        sm.MissingValueError,
+        match=r"parameter\(s\) k of model 'osc' have no value and there is no data to estimate them from\. "
+        r"Give the model values, model\.with_defaults\(\{k: \.\.\.\}\), or, with data, estimate "
+        r"them: params=\[k\]",
+    ):
+        sm.pinn(free_k, t_span=(0, 1), **TINY)
+    ts = np.linspace(0, 1, 5)
+    data = sm.Dataset(t=ts, y={x: np.cos(ts)})
+    with pytest.raises(
+        sm.MissingValueError, match=r"params: k has no default to start from; pass a starting"
+    ):
+        sm.pinn(free_k, data, params=["k"], **TINY)
+    with pytest.raises(
+        sm.ModelError, match=r"params: x is a state, not a parameter; pass initial values as ics"
+    ):
+        sm.pinn(free_k, data, params=["x"], **TINY)
+    with pytest.raises(sm.ModelError, match=r"ics: k are parameters, not states; pass them as params"):
+        sm.pinn(free_k, data, params={k: 1.0}, ics={k: 1.0}, **TINY)
+    two = sm.Dataset(t=ts, y=[{x: np.cos(ts)}, {x: np.sin(ts)}])
+    with pytest.raises(sm.DataError, match=r"data has 2 trajectories; sm.pinn trains on one"):
+        sm.pinn(free_k, two, params={k: 1.0}, **TINY)
+    pend = sm.zoo.pendulum()
+    with pytest.raises(ValueError, match=r"collocation must be an int >= 1, got 0"):
+        sm.pinn(pend, t_span=(0, 1), **{**TINY, "collocation": 0})
+    with pytest.raises(ValueError, match=r"polish must be an sm.LBFGS\(steps=...\) or None, got 3"):
+        sm.pinn(pend, t_span=(0, 1), **{**TINY, "polish": 3})
+    with pytest.raises(
+        ValueError, match=r"checkpoint must be an sm.Checkpoint\(path, every=..., resume=...\), got 'c.json'"
+    ):
+        sm.pinn(pend, t_span=(0, 1), checkpoint="c.json", **TINY)  # type: ignore[arg-type]
+
+
+def test_a_checkpoint_of_other_options_is_refused(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text('{"kind": "symml.pinn.checkpoint", "options": {"width": 999}}')
+    with pytest.raises(
+        sm.DataError, match=r"cannot be resumed \(it was written with other options\); pass sm.Checkpoint"
+    ):
+        sm.pinn(
+            sm.zoo.pendulum(), t_span=(0, 1), checkpoint=sm.Checkpoint(path, resume=True), windows=1, **TINY
+        )
+    path.write_text("[1, 2]")
+    with pytest.raises(sm.DataError, match=r"cannot be resumed \(not a PINN checkpoint\)"):
+        sm.pinn(
+            sm.zoo.pendulum(), t_span=(0, 1), checkpoint=sm.Checkpoint(path, resume=True), windows=1, **TINY
+        )
+
+
 @pytest.mark.slow
 def test_forward_small_angle_pendulum_against_closed_form():
     res = sm.pinn(sm.zoo.pendulum(small_angle=True, theta0=0.5), t_span=(0, 3), verbose=False)
@@ -115,6 +168,24 @@ def test_forward_small_angle_pendulum_against_closed_form():
     exact = 0.5 * np.cos(math.sqrt(9.81) * ts)
     got = np.asarray(res.predict(ts)[res.model.states[0]])
     assert np.max(np.abs(got - exact)) <= 0.01 * 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("error::symml.TrainingWarning")
+def test_forward_driven_first_order_system_against_closed_form():
+    # several states, first order (jvp), non-autonomous: x' = y, y' = -x + cos(t) at resonance,
+    # x(t) = t sin(t) / 2 from rest (the amplitude grows linearly: 1.4 at t = 3)
+    x, y = sm.states("x y")
+    forced = sm.Model(
+        [sp.Eq(x.diff(sm.t), y), sp.Eq(y.diff(sm.t), -x + sp.cos(sm.t))], defaults={x: 0.0, y: 0.0}
+    )
+    res = sm.pinn(forced, t_span=(0, 3), verbose=False)
+    ts = np.linspace(0, 3, 301)
+    traj = res.predict(ts)
+    exact_x, exact_y = ts * np.sin(ts) / 2, (np.sin(ts) + ts * np.cos(ts)) / 2
+    assert np.max(np.abs(np.asarray(traj[x]) - exact_x)) <= 0.01 * np.max(np.abs(exact_x))
+    assert np.max(np.abs(np.asarray(traj[y]) - exact_y)) <= 0.01 * np.max(np.abs(exact_y))
+    assert np.max(np.abs(res.residual(ts))) < 0.05  # x' - y and y' + x - cos t, in model units
 
 
 @pytest.mark.slow

@@ -76,7 +76,11 @@ _SHARDED = textwrap.dedent(
     assert jax.local_device_count() == 2, jax.local_devices()
     used = []
     put = jax.device_put
-    ens.jax.device_put = lambda a, s=None: (used.append(len(s.device_set)), put(a, s))[1]
+    def spy(a, s=None, **kw):  # the puts that name a sharding (the runner puts its save grid plainly)
+        if s is not None:
+            used.append(len(s.device_set))
+        return put(a, s, **kw)
+    ens.jax.device_put = spy
     model = sm.zoo.lorenz()
     x, y, z = model.states
     ics = {k: np.asarray(v) for k, v in zip((x, y, z), json.loads(sys.argv[1]))}

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
+import sympy as sp
 
 import symml as sm
 import symml._solve._numeric as numeric
-from symml._compile._cache import peek
+from symml._compile._cache import peek, sizes
 
 KW = dict(t_span=(0.0, 5.0), saveat=6, method="numeric")
 
@@ -77,3 +78,45 @@ def test_bad_values_on_the_fast_path_are_named(lv):
 def test_the_solver_is_recorded(lv):
     traj = sm.simulate(lv, **KW)
     assert traj.solver == "tsit5" and traj.solver_reason == "solver='tsit5' was asked for"
+
+
+def _brusselator(name):
+    x, y = sm.states("x y")
+    a, b = sm.parameters("a b")
+    eqs = [sp.Eq(x.diff(sm.t), a + x**2 * y - (b + 1) * x), sp.Eq(y.diff(sm.t), b * x - x**2 * y)]
+    return sm.Model(eqs, defaults={a: 1.0, b: 3.0, x: 1.5, y: 3.0}, name=name)
+
+
+def test_the_first_span_is_baked_in_and_later_spans_are_arguments():
+    baked, general = _brusselator("baked"), _brusselator("general")  # unequal: separate caches
+    kw = dict(saveat=11, method="numeric")
+    first = sm.simulate(baked, t_span=(0.0, 5.0), **kw)  # its span becomes a constant
+    sm.simulate(general, t_span=(0.0, 2.0), **kw)  # another span first ...
+    ref = sm.simulate(general, t_span=(0.0, 5.0), **kw)  # ... so (0, 5) is an argument here
+    # the same steps (the first step is chosen in real time in the normalised solve too); the
+    # step sizes differ by rounding (h against (h / span) * span), so the states agree to the
+    # solve's tolerance, not to rounding
+    assert int(first.num_steps) == int(ref.num_steps)
+    np.testing.assert_allclose(first.y, ref.y, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(first.t, ref.t, rtol=1e-15)
+    for span in [(0.0, 4.0), (1.0, 6.0), (0.0, 5.0), (2.0, 3.0)]:
+        traj = sm.simulate(baked, t_span=span, **kw)
+        other = sm.simulate(general, t_span=span, **kw)
+        np.testing.assert_allclose(traj.y, other.y, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(traj.t, np.linspace(*span, 11), rtol=1e-15)
+    # a sweep over spans compiles one more runner, not one per span
+    assert sizes(baked)["runner"] == 2
+    # backwards too (the first step is chosen in reflected time, as diffrax does)
+    back = sm.simulate(
+        baked, t_span=(5.0, 0.0), ics={"x": float(first.y[-1, 0]), "y": float(first.y[-1, 1])}, **kw
+    )
+    np.testing.assert_allclose(back.y[::-1], first.y, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(back.t, np.linspace(5.0, 0.0, 11), rtol=1e-15)
+
+
+def test_the_parameters_of_a_fast_result_are_a_copy(lv):
+    traj = sm.simulate(lv, **KW)
+    again = sm.simulate(lv, **KW)
+    assert isinstance(again.p, np.ndarray)  # read on the host from the packed values
+    again.p[:] = 99.0
+    np.testing.assert_array_equal(sm.simulate(lv, **KW).p, traj.p)

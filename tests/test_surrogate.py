@@ -84,6 +84,18 @@ def test_errors(tiny):
         sm.surrogate(RANGE, {v: (1, 2)})
     with pytest.raises(ValueError, match="sampling must be one of"):
         sm.surrogate(RANGE, DOMAIN, sampling="sobol")
+    with pytest.raises(ValueError, match=r"n must be an int >= 4 \(samples\), got 2"):
+        sm.surrogate(RANGE, DOMAIN, n=2)
+    with pytest.raises(ValueError, match=r"holdout must be a fraction in \(0, 0.5\), got 0.7"):
+        sm.surrogate(RANGE, DOMAIN, holdout=0.7)
+    with pytest.raises(sm.DataError, match=r"fn must be a JAX-traceable function of the inputs or a SymPy"):
+        sm.surrogate(3.0, DOMAIN)  # type: ignore[arg-type]
+    with pytest.raises(sm.DataError, match=r"domain key 'v': a SymPy quantity needs its input symbols"):
+        sm.surrogate(RANGE, {"v": (10.0, 20.0), th: (0.1, 1.0)})
+    with pytest.raises(sm.DataError, match=r"fn is finite at only 0 of 9 samples; check fn and domain"):
+        sm.surrogate(lambda a: a * float("nan"), {"a": (0.0, 1.0)}, n=9, verbose=False)
+    with pytest.raises(sm.DataError, match=r"target \(lo, hi\) needs lo < hi, got \(2.0, 1.0\)"):
+        sm.invert(D, (2.0, 1.0))
     with pytest.raises(sm.DataError, match="fixed holds every input"):
         sm.invert(D, (1, 2), fixed={v: 15.0, th: 0.5})
     with pytest.raises(sm.DataError, match=r"bounds\[theta\] = \(0.0, 2.0\) must lie inside"):

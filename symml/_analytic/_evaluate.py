@@ -20,7 +20,8 @@ import equinox as eqx
 import jax.numpy as jnp
 import sympy as sp
 
-from .._compile._codegen import Program, build_program, label
+from .._compile._codegen import build_program, label
+from .._compile._program import AbstractProgram
 from .._declare._symbols import state_name
 from ..errors import MissingValueError
 
@@ -52,7 +53,7 @@ class ClosedForm(eqx.Module):
     complex arithmetic; the real part is returned.
     """
 
-    program: Program = eqx.field(static=True)
+    program: AbstractProgram = eqx.field(static=True)
     symbols: tuple = eqx.field(static=True)
     complex_mode: bool = eqx.field(static=True)
 
@@ -66,7 +67,7 @@ class ClosedForm(eqx.Module):
         if cm:
             given = [e.xreplace({sp.I: _I}) for e in given]
             params.append(_I)
-        program = cast(Program, build_program(given, (), params, title))
+        program = build_program(given, (), params, title)
         return cls(program, tuple(symbols), cm)
 
     def __call__(self, t_, p):
@@ -92,7 +93,7 @@ class ExprFunction(eqx.Module):
     returns an array with a leading axis of that length.
     """
 
-    program: Program = eqx.field(static=True)
+    program: AbstractProgram = eqx.field(static=True)
     args: tuple = eqx.field(static=True)
     single: bool = eqx.field(static=True)
     complex_mode: bool = eqx.field(static=True)
@@ -177,5 +178,5 @@ def to_jax(expr, args: Sequence[Any], *, complex_mode: bool = False, title: str 
     if complex_mode:
         out = [e.xreplace({sp.I: _I}) for e in out]
         params.append(_I)
-    program = cast(Program, build_program(out, (), params, title))
+    program = build_program(out, (), params, title)
     return ExprFunction(program, args, single, bool(complex_mode))

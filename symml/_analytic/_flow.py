@@ -42,7 +42,23 @@ from ._bridge import NoClosedForm, _call
 from ._closed_form import _general_solution, _with_derivatives, flow_record, structure
 from ._evaluate import ClosedForm
 
-__all__ = ["closed_form_trajectory", "flow_map", "EVENT_GRID"]
+__all__ = ["AUTO_MAX_STATES", "closed_form_trajectory", "flow_map", "EVENT_GRID"]
+
+
+#: The most states for which ``method="auto"`` tries a closed form. SymPy's linear solve grows
+#: quickly with the size of the system: a damped chain of two oscillators (4 states) already
+#: spends the whole `AUTO_TIMEOUT`; 40 decoupled decays need about 2 s, as long as the numeric
+#: first solve; and on the 1000-oscillator chain (2000 states) the attempt alone cost 5.2-5.6 s
+#: (the structural check, the worker's budget and building its input) for nothing.
+#: ``method="analytic"`` still tries any size.
+AUTO_MAX_STATES = 32
+
+
+def _too_large(model: Model) -> str:
+    return (
+        f"the model has {len(model.states)} states (auto tries closed forms up to {AUTO_MAX_STATES}; "
+        "method='analytic' tries any size)"
+    )
 
 
 class _Flow:
@@ -104,6 +120,11 @@ def _flow_for(model: Model, required: bool, t0) -> tuple[_Flow | None, Any]:
     numeric) or raise (``required``)."""
     budget = analytic.ANALYTIC_TIMEOUT if required else analytic.AUTO_TIMEOUT
     record = flow_record(model)
+    if not required and not record.built and len(model.states) > AUTO_MAX_STATES:
+        # before `structure`, which alone takes 1.5 s at 2000 states; a flow built earlier
+        # (method="analytic") is still used
+        record.failure = (f"model {model.name!r}: {_too_large(model)}", "no_method", budget)
+        return None, None
     record.autonomous = bool(structure(model)["autonomous"])
     if record.autonomous:
         key = None
@@ -177,6 +198,8 @@ def _auto_precheck(model: Model) -> str | None:
     """Why ``method="auto"`` should not try a closed form (``None``: worth a try)."""
     if model.neural:
         return "the model has neural terms"
+    if len(model.states) > AUTO_MAX_STATES:
+        return _too_large(model)
     info = structure(model)
     if not info["linear"]:
         return "the model is nonlinear (auto tries closed forms for linear models only)"

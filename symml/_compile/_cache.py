@@ -42,6 +42,7 @@ SIZES: dict[str, int] = {
     "flow": 8,  # closed-form flow maps (one per initial time for a driven model)
     "flow_runner": 32,  # jitted closed-form evaluations: event x save count x batch shape
     "binding": 1,  # the model's default parameter and initial values, bound once
+    "first_span": 32,  # the first span each runner configuration solved (baked into it)
     "call_plan": 32,  # simulate's fast path: a runner and packed values per call structure
     "fit_runner": 16,  # compiled fit objectives
     "train_step": 8,  # compiled training steps

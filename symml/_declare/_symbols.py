@@ -17,6 +17,7 @@ import dataclasses
 from typing import Any, cast
 
 import sympy as sp
+from sympy.core.function import AppliedUndef, UndefinedFunction
 
 from ..errors import ModelError
 
@@ -75,11 +76,62 @@ def states(names: str, n: int | None = None, **assumptions: Any) -> Any:
         groups = tuple(states(" ".join(_indexed(name, n)), **assumptions) for name in _split(names))
         return groups[0] if len(groups) == 1 else groups
     assumptions.setdefault("real", True)
-    out = tuple(sp.Function(n, **assumptions)(t) for n in _split(names))
+    out = tuple(UndefinedFunction(n, bases=(StateCall,), **assumptions)(t) for n in _split(names))
     for s in out:
         if s.func.__name__ == "t":
             raise ModelError("A state cannot be called 't': that name is the independent variable.")
     return out
+
+
+class StateCall(AppliedUndef):
+    """A state ``x(t)`` as `states` makes it: a SymPy applied undefined function of ``t`` whose
+    derivatives along ``t`` are built directly.
+
+    ``x.diff(t)`` of an undefined function of ``t`` alone is ``Derivative(x(t), t)``, and SymPy
+    finds that by the chain rule through the arguments: 0.3 ms per call, 0.5 s of the 1.3-1.8 s
+    a user spends writing the 1000 equations of an oscillator chain. Here it is the unevaluated
+    `sympy.Derivative` (0.01 ms), the same object. It compares and hashes as the plain
+    ``sp.Function(name, real=True)(t)`` (SymPy compares undefined functions by name and
+    assumptions), which is what a saved and loaded model holds.
+
+    >>> import sympy as sp
+    >>> x, = states("x")
+    >>> x.diff(t, 2) == sp.Function("x", real=True)(t).diff(t, 2), x.diff(t, 2)
+    (True, Derivative(x(t), (t, 2)))
+    >>> x == sp.Function("x", real=True)(t), x.diff(sp.Symbol("s"))
+    (True, 0)
+    """
+
+    def diff(self, *symbols: Any, **assumptions: Any) -> Any:
+        if not assumptions and _along_t(symbols):
+            return sp.Derivative(self, *symbols)
+        return super().diff(*symbols, **assumptions)
+
+    @classmethod
+    def class_key(cls) -> Any:
+        # SymPy's `Function.class_key` imports a module and builds a table on every call, and
+        # arithmetic on states calls it about 24 times per term (SymPy's cache keys hash the
+        # function classes): kept per class, the chain's 1000 right-hand sides took 0.49 s
+        # of CPU time against 0.59 s (mean of 4 runs each). The value is SymPy's own.
+        key = cls.__dict__.get("_symml_class_key")
+        if key is None:
+            key = super().class_key()
+            cls._symml_class_key = key
+        return key
+
+
+def _along_t(symbols: tuple) -> bool:
+    """``symbols`` of ``diff`` name only ``t`` with positive integer counts (``t``, ``t, 2``,
+    ``(t, 2)``); anything else takes SymPy's general route."""
+    if not symbols or isinstance(symbols[0], int):
+        return False
+    for s in symbols:
+        if isinstance(s, tuple):
+            if not (len(s) == 2 and s[0] is t and type(s[1]) is int and s[1] >= 1):
+                return False
+        elif not (s is t or (type(s) is int and s >= 1)):
+            return False
+    return True
 
 
 def parameters(names: str, n: int | None = None, **assumptions: Any) -> Any:

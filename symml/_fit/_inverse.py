@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -30,7 +30,6 @@ import optimistix as optx
 import sympy as sp
 
 from .._compile._codegen import build_program
-from .._compile._program import Program
 from .._declare._symbols import state_name
 from .._solve._solver_fn import SolverFn, solver_fn
 from ..errors import SymmlError
@@ -255,7 +254,7 @@ def _make_callable(expr: sp.Basic, unknowns):
             f"The quantity also depends on {', '.join(extra)}: substitute their values first "
             "(expr.subs({...})) or list them as unknowns and fix them."
         )
-    program = cast(Program, build_program((expr,), (), tuple(syms), "quantity"))
+    program = build_program((expr,), (), tuple(syms), "quantity")
 
     def fn(*values):
         p = jnp.stack([jnp.asarray(v, dtype=jnp.result_type(float)) for v in values])

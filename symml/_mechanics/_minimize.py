@@ -28,7 +28,7 @@ import numpy as np
 import optimistix as optx
 import sympy as sp
 
-from .._compile import Program, build_program
+from .._compile import build_program
 from ..errors import MissingValueError, ModelError, UnknownNameError, suggest
 from ._invariants import check_expression
 
@@ -197,7 +197,7 @@ def minimize(
     values = x
     if fixed:
         cexprs = [fixed[s] for s in unknowns if s in fixed]
-        cprog = cast(Program, build_program(cexprs, (), free + others, "constraints", vectorize=False))
+        cprog = build_program(cexprs, (), free + others, "constraints", vectorize=False)
         cvals = jnp.stack(cprog.run(0.0, empty, jnp.concatenate([x, theta]), {}))
         values = jnp.concatenate([x, jnp.broadcast_to(cvals, (len(fixed),)).astype(x.dtype)])
     order = free + tuple(s for s in unknowns if s in fixed)
@@ -234,9 +234,7 @@ def _group_terms(
     for shape, members in shapes.items():
         k = len(members[0])
         placeholders = tuple(sp.Symbol(f"_u{i}", real=True) for i in range(k))
-        prog = cast(
-            Program, build_program([shape], (), placeholders + others, "energy_term", vectorize=False)
-        )
+        prog = build_program([shape], (), placeholders + others, "energy_term", vectorize=False)
         out.append((prog, np.asarray(members, dtype=np.int64).reshape(len(members), k)))
     return out
 

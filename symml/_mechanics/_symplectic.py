@@ -8,11 +8,11 @@ checkpointed adjoint), events, `symml.fit`, `symml.train`. Steps are fixed (``dt
 whose derivatives depend only on momenta, and momenta, whose derivatives depend only on
 positions (a separable Hamiltonian ``T(p) + V(q)``, or a Lagrangian with a constant mass matrix,
 whose states are ``q`` and ``q'``). The split is read from the compiled right-hand side itself
-(its program says which states each derivative reads) when the solver first traces a step, so
-the solvers take no arguments and work for `symml.hamiltonian` and `symml.lagrangian` models
-alike, whatever the state order. A system that cannot be split is an error naming the
-derivative at fault; `ImplicitMidpoint` (symplectic for any Hamiltonian, implicit) or an
-adaptive Runge–Kutta method handles it.
+(its program, scalar or vector code, says which states each derivative reads) when the solver
+first traces a step, so the solvers take no arguments and work for `symml.hamiltonian` and
+`symml.lagrangian` models alike, whatever the state order. A system that cannot be split is an
+error naming the derivative at fault; `ImplicitMidpoint` (symplectic for any Hamiltonian,
+implicit) or an adaptive Runge–Kutta method handles it.
 
 Each explicit step is a composition of kicks (momenta move with the current forces) and drifts
 (positions move with the current momenta): leapfrog is kick-drift-kick with halves (velocity
@@ -37,6 +37,9 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
+from .._compile import Program
+from .._compile._program import AbstractProgram
+from .._compile._vector import VectorProgram
 from .._declare._symbols import state_name
 from ..errors import ModelError
 
@@ -61,6 +64,47 @@ def _labels(vf: Any, n: int) -> list[str]:
     return [f"y[{i}]" for i in range(n)]
 
 
+def _reads(program: AbstractProgram, n: int) -> list[frozenset]:
+    """The states each of the ``n`` outputs of ``program`` reads.
+
+    A scalar `symml._compile._program.Program` reads ``y[i]`` in its ``"y"`` instructions. A
+    `symml._compile._vector.VectorProgram` (a large model with repeated structure) evaluates
+    each group of outputs on vectors: element ``k`` of a group reads element ``k`` of its slice
+    (``"ys"``) or gather (``"yg"``) leaves and the whole of its shared (``"yi"``) ones. Every
+    other instruction is elementwise, so an instruction's dependencies are either one set (a
+    value shared by the group) or a tuple of sets, one per element.
+    """
+    deps: list[frozenset | tuple[frozenset, ...]] = []
+    for kind, data, args in program.instrs:
+        if kind in ("y", "yi"):
+            deps.append(frozenset([data]))
+        elif kind == "ys":
+            deps.append(tuple(frozenset([i]) for i in range(*data)))
+        elif kind == "yg":
+            deps.append(tuple(frozenset([i]) for i in data))
+        else:
+            parts = [deps[a] for a in args]
+            shared = frozenset().union(*(d for d in parts if isinstance(d, frozenset)))
+            columns = [d for d in parts if isinstance(d, tuple)]
+            if not columns:
+                deps.append(shared)
+            else:
+                deps.append(tuple(shared.union(*row) for row in zip(*columns)))
+
+    def element(d: frozenset | tuple[frozenset, ...], k: int) -> frozenset:
+        return d[k] if isinstance(d, tuple) else d
+
+    if isinstance(program, VectorProgram):
+        reads: list[frozenset] = [frozenset()] * n
+        for r, pos in program.groups:
+            for k, o in enumerate(pos):
+                reads[o] = element(deps[r], k)
+        return reads
+    if isinstance(program, Program):  # scalar code: every value is one set
+        return [element(deps[o], 0) for o in program.outputs]
+    raise TypeError(f"split_states: unknown program type {type(program).__name__}.")
+
+
 def split_states(vf: Any, n: int, solver: str = "leapfrog") -> np.ndarray:
     """Boolean mask of the positions among ``n`` states of the compiled vector field ``vf``.
 
@@ -80,10 +124,7 @@ def split_states(vf: Any, n: int, solver: str = "leapfrog") -> np.ndarray:
                 f"or an even number of states, got a vector field with {n} states."
             )
         return np.arange(n) < n // 2
-    deps: list[frozenset] = []
-    for kind, data, args in program.instrs:
-        deps.append(frozenset([data]) if kind == "y" else frozenset().union(*(deps[a] for a in args)))
-    reads = [deps[o] for o in program.outputs]
+    reads = _reads(program, n)
     hint = (
         f" The explicit symplectic solver {solver} needs a separable system (H = T(p) + V(q), or a "
         "Lagrangian with a constant mass matrix and no velocity-dependent forces). Use "

@@ -113,9 +113,11 @@ def pinn(
             window when marching.
         balance: the adaptive loss weights: ``"grad_norm"`` (default: gradient-norm balance,
             Wang et al. 2023), ``"annealing"`` (learning-rate annealing, Wang et al. 2021) or None
-            (all 1). On the inverse pendulum (25 points, 1 % noise) annealing left g 1.1 % off
-            (it weighs the data 1e6 times the residual, so the network fits the noise), the
-            gradient-norm rule 0.06 %.
+            (all 1). On the inverse pendulum (25 points of theta at 1 % noise) the gradient-norm
+            rule left g 0.13 % off, annealing 0.14 % (it weighs the data 1e5 times the
+            residual) and equal weights 0.17 %; with 800 + 300 steps instead of 2000 + 500,
+            equal weights collapsed to the trivial solution (g = 0.19), both rules stayed
+            within 0.14 % (``benchmarks/pinn.py``).
         balance_every: Adam steps between weight updates.
         causal: the causal tolerance ``eps`` (window ``i`` weighs ``exp(-eps * earlier residual
             losses)``; doubled, up to 100 times, whenever every window is trained), or None.
@@ -218,7 +220,17 @@ def pinn(
             if sym in model.rhs:  # stored initial values (parameters stored with the data are settings)
                 known[sym] = float(v)
         known.update(given)
-    bind_params(model, unknowns)  # every other parameter needs a value: the binder names what is missing
+    no_value = [str(p) for p in model.params if p not in unknowns and p not in model.defaults]
+    if no_value:
+        # the binder's advice (params={k: ...}) would mean "estimate k" here
+        names = ", ".join(no_value)
+        raise MissingValueError(
+            f"sm.pinn: parameter(s) {names} of model {model.name!r} have no value"
+            + (" and there is no data to estimate them from" if data is None else "")
+            + f". Give the model values, model.with_defaults({{{no_value[0]}: ...}}), or, with data, "
+            f"estimate them: params=[{no_value[0]}] (starting values: params={{{no_value[0]}: ...}})."
+        )
+    bind_params(model, unknowns)  # checks the values themselves (finite, real)
 
     if windows == "auto":
         n_win = None if data is None else 1

@@ -112,15 +112,11 @@ def solve_members(
         idx = np.arange(start, start + chunk)
         idx = np.minimum(idx, n - 1)  # pad the last chunk: one compiled shape for every chunk
         out = runner(nets, put(y0[idx]), put(p[idx]), put(span, False), put(ts, False), dt0)
-        ys, ev_t, ev_y, steps, ts_out, p_out, status = out
+        ys, ev_t, ev_y, ts_out, p_out, status = out
         keep = min(chunk, n - start)
-        parts.append(
-            [None if a is None else np.asarray(a)[:keep] for a in (ys, ev_t, ev_y, steps, p_out, status)]
-        )
-    ys, ev_t, ev_y, steps, p_out, status = (
-        None if col[0] is None else np.concatenate(col) for col in zip(*parts)
-    )
-    return ys, ev_t, ev_y, steps, np.asarray(ts_out), p_out, status
+        parts.append([None if a is None else np.asarray(a)[:keep] for a in (ys, ev_t, ev_y, p_out, status)])
+    ys, ev_t, ev_y, p_out, status = (None if col[0] is None else np.concatenate(col) for col in zip(*parts))
+    return ys, ev_t, ev_y, np.asarray(ts_out), p_out, status
 
 
 def _placer(devices):

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._compile._binding import bind
-from .._compile._cache import artefact
+from .._compile._cache import artefact, peek
 from .._compile._codegen import compile
 from .._declare._bind import batch_shape, pack, save_grid, stack_members
 from .._declare._event import Event
@@ -54,7 +54,9 @@ class NumericPlan:
     """What a numeric solve of one argument structure needs on every call (not the model).
 
     Attributes:
-        runner: the jitted runner (Tsit5 with stiffness detection under ``solver="auto"``).
+        runner: the jitted runner (Tsit5 with stiffness detection under ``solver="auto"``) that
+            takes the span as an argument; ``None`` until a call needs it.
+        span, baked: the span baked into the runner ``baked`` as constants (``None``: none).
         auto: ``solver="auto"``.
         solver_name: the solver named in messages and in ``traj.solver``.
         base, index: the packed values ``[y0..., p..., t0, t1]`` of the first call and where
@@ -63,8 +65,10 @@ class NumericPlan:
 
     __slots__ = (
         "runner",
+        "span",
+        "baked",
+        "builds",
         "implicit",
-        "implicit_key",
         "auto",
         "solver_name",
         "reason",
@@ -75,10 +79,14 @@ class NumericPlan:
         "implicit_member",
     )
 
-    def __init__(self, runner, implicit_key, auto, solver_name, reason, rtol, max_steps, implicit_member):
+    def __init__(
+        self, runner, span, baked, builds, auto, solver_name, reason, rtol, max_steps, implicit_member
+    ):
         self.runner = runner
-        self.implicit = None
-        self.implicit_key = implicit_key
+        self.span = span
+        self.baked = baked
+        self.builds = builds
+        self.implicit: dict = {}
         self.auto = auto
         self.solver_name = solver_name
         self.reason = reason
@@ -88,19 +96,63 @@ class NumericPlan:
         self.base: np.ndarray | None = None
         self.index: np.ndarray | None = None
 
-    def solve(self, model: Any, execute, networks: dict) -> Trajectory:
-        """Run ``execute(runner)`` (the runner's outputs), switch solvers if stiff, check, wrap."""
-        ys, ev_t, ev_y, steps, ts, p, status = execute(self.runner)
+    def runner_for(self, model: Any, span: Any, solver: str | None = None) -> Any:
+        """The runner for ``span`` (the baked one for its own span), built on first use;
+        ``solver``: `AUTO_IMPLICIT` for ``solver="auto"``'s restart."""
+        baked = self.span is not None and span == self.span
+        if solver is None:
+            if baked:
+                return self.baked
+            if self.runner is None:
+                self.runner = self.builds(model, None, None)
+            return self.runner
+        if baked not in self.implicit:
+            self.implicit[baked] = self.builds(model, solver, self.span if baked else None)
+        return self.implicit[baked]
+
+    def solve_packed(self, model: Any, vec: np.ndarray, span: Any, dt0: Any) -> Trajectory:
+        """`solve` for the packed layout ``vec`` of one solve with concrete ``span``
+        (`symml.simulate`'s fast path), its common case written out.
+
+        Why written out: after a solve, each Python call of the generic route costs 2-4 us (cold
+        caches; measured per step of the call), and the route took ~30 us on the Brusselator.
+        """
+
+        def execute(runner):
+            return runner(_NO_NETWORKS, vec, None, None, None, dt0)
+
+        if self.span is None or span != self.span:
+            return self.solve(model, execute, {}, span)
+        out = self.baked(_NO_NETWORKS, vec, None, None, None, dt0)
+        result, stiff, steps = np.asarray(out[5]).tolist()  # the one read from the device
+        if result == 0.0 and stiff == _NOT_STIFF:
+            steps = np.int64(steps)
+            return new_trajectory(
+                out[3], out[0], out[4], out[1], out[2], steps, {}, model, self.solver_name, self.reason
+            )
+        return self.solve(model, execute, {}, span, out)
+
+    def solve(self, model: Any, execute, networks: dict, span: Any = None, first: Any = None) -> Trajectory:
+        """Run ``execute(runner)`` (the runner's outputs), switch solvers if stiff, check, wrap.
+
+        ``span``: the concrete ``(t0, t1)`` of the call (picks a runner with it baked in);
+        ``first``: the outputs of the runner for ``span`` when the caller ran it already."""
+        out = execute(self.runner_for(model, span)) if first is None else first
+        ys, ev_t, ev_y, ts, p, status = out
         solver_name, reason = self.solver_name, self.reason
         if isinstance(status, jax.core.Tracer):
             ys = check_result(status[..., 0], ys, solver_name, self.rtol, self.max_steps, auto=self.auto)
+            steps = status[..., 2].astype(int)
         else:
             codes = np.asarray(status)  # the one read from the device
-            if codes.ndim == 1 and codes[0] == 0.0 and codes[1] == np.inf:  # one solve, all well
-                return new_trajectory(ts, ys, p, ev_t, ev_y, steps, networks, model, solver_name, reason)
+            if codes.ndim == 1:
+                result, stiff, steps = codes.tolist()
+                if result == 0.0 and stiff == _NOT_STIFF:  # one solve, all well
+                    steps = np.int64(steps)
+                    return new_trajectory(ts, ys, p, ev_t, ev_y, steps, networks, model, solver_name, reason)
             if self.auto and np.isfinite(codes[..., 1]).any():
                 t_stiff = float(np.min(codes[..., 1]))
-                ys, ev_t, ev_y, steps, ts, p, status = execute(self._implicit(model))
+                ys, ev_t, ev_y, ts, p, status = execute(self.runner_for(model, span, AUTO_IMPLICIT))
                 codes = np.asarray(status)
                 solver_name = AUTO_IMPLICIT
                 reason = (
@@ -116,13 +168,12 @@ class NumericPlan:
                 if hint is None:
                     raise
                 raise SolveError(hint) from None
+            steps = codes[..., 2].astype(np.int64)
         return new_trajectory(ts, ys, p, ev_t, ev_y, steps, networks, model, solver_name, reason)
 
-    def _implicit(self, model):
-        if self.implicit is None:
-            build = self.implicit_key[1]
-            self.implicit = artefact(model, "runner", self.implicit_key[0], lambda: build(model))
-        return self.implicit
+
+_NOT_STIFF = float("inf")  # the stiffness time of a solve that never turned stiff
+_NO_NETWORKS: dict = {}  # the runner's network weights for a model without networks
 
 
 def _traced(values) -> bool:
@@ -130,28 +181,67 @@ def _traced(values) -> bool:
 
 
 def make_plan(
-    model, solver, fixed, rtol, atol, max_steps, event, adjoint, n_save, dt0, nets_key, net_static
+    model, solver, fixed, rtol, atol, max_steps, event, adjoint, n_save, dt0, nets_key, net_static, span=None
 ) -> NumericPlan:
-    """The `NumericPlan` (and its runner, from the artefact cache) of one configuration."""
+    """The `NumericPlan` (and its runner, from the artefact cache) of one configuration.
+
+    ``span``: the concrete ``(t0, t1)`` of the call (``None``: traced). The first span a
+    configuration solves is baked into its runner as constants; once a configuration has seen a
+    second span, its runners take the span as an argument (one more compilation, then none per
+    new span). Why: a traced span costs 10-15 % per solve (see `make_runner`), while a sweep over
+    spans must not compile once per span.
+    """
     auto = isinstance(solver, str) and solver == "auto"
     slv_key, solver_name, _ = resolve_solver(AUTO_EXPLICIT if auto else solver)
 
-    def key_of(slv, detect):
-        return (slv, fixed, rtol, atol, dt0 is None, max_steps, event, adjoint, n_save, detect, nets_key)
-
-    def build_for(slv, detect):
-        return lambda m: make_runner(
-            m, slv, fixed, rtol, atol, max_steps, event, adjoint, n_save, net_static, detect
+    def key_of(slv, detect, baked):
+        return (
+            slv,
+            fixed,
+            rtol,
+            atol,
+            dt0 is None,
+            max_steps,
+            event,
+            adjoint,
+            n_save,
+            detect,
+            nets_key,
+            baked,
         )
 
-    runner = artefact(model, "runner", key_of(slv_key, auto), lambda: build_for(slv_key, auto)(model))
+    def builds(m, slv, baked):
+        slv, detect = (slv_key, auto) if slv is None else (slv, False)
+
+        def build():
+            return make_runner(
+                m, slv, fixed, rtol, atol, max_steps, event, adjoint, n_save, net_static, detect, baked
+            )
+
+        return artefact(m, "runner", key_of(slv, detect, baked), build)
+
+    general = key_of(slv_key, auto, None)
+    runner = peek(model, "runner", general)
+    baked = None
+    if span is not None and BAKE_SPAN:
+        baked = peek(model, "runner", key_of(slv_key, auto, span))
+        # a configuration whose span never changed so far bakes it (the first span is recorded)
+        if baked is None and runner is None and artefact(model, "first_span", general, lambda: span) == span:
+            baked = builds(model, None, span)
+    if baked is None:
+        span = None
+        if runner is None:
+            runner = builds(model, None, None)
     if auto:
         reason = f"solver='auto': {AUTO_EXPLICIT}'s steps stayed accuracy-limited (no stiffness detected)"
     else:
         reason = f"solver={solver_name!r} was asked for"
-    implicit_key = (key_of(AUTO_IMPLICIT, False), build_for(AUTO_IMPLICIT, False))
     implicit = slv_key in IMPLICIT or auto  # the ensemble memory estimate: the worst case
-    return NumericPlan(runner, implicit_key, auto, solver_name, reason, rtol, max_steps, implicit)
+    return NumericPlan(runner, span, baked, builds, auto, solver_name, reason, rtol, max_steps, implicit)
+
+
+#: Bake the first span of a configuration into its runner (see `make_plan`).
+BAKE_SPAN = True
 
 
 def simulate_numeric(
@@ -204,8 +294,21 @@ def simulate_numeric(
     else:
         nets, net_arrays, net_static, nets_key = {}, {}, {}, None
     rtol, atol, max_steps = float(rtol), float(atol), int(max_steps)
+    concrete = None if traced else (float(t0), float(t1))
     plan = make_plan(
-        model, solver, fixed, rtol, atol, max_steps, event, adjoint, n_save, dt0, nets_key, net_static
+        model,
+        solver,
+        fixed,
+        rtol,
+        atol,
+        max_steps,
+        event,
+        adjoint,
+        n_save,
+        dt0,
+        nets_key,
+        net_static,
+        concrete,
     )
     dtype = jnp.result_type(float)
     ypack, ppack, span = pack(yvals), pack(pvals), pack([t0, t1])
@@ -250,7 +353,7 @@ def simulate_numeric(
             return runner(net_arrays, y0, p, span_arr, ts_arg, dt0)
 
         execute = run_stacked
-    return plan.solve(model, execute, dict(nets)), plan
+    return plan.solve(model, execute, dict(nets), concrete), plan
 
 
 def _host_members(values, batch) -> np.ndarray:

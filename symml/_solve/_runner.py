@@ -10,18 +10,19 @@ times and ``dt0`` are its arguments, so new values never recompile. Two argument
 * ``run(nets, y0, p, span, ts, dt0)``: ``y0`` is ``batch + (n_states,)``, ``p`` is
   ``batch + (n_params,)`` (ensembles, traced values under ``jax.grad``).
 
-It returns ``(ys, event_time, event_state, num_steps, ts, p, status)`` with ``status`` =
-``batch + (2,)``: diffrax's result code and the stiffness time (``inf``: not stiff, or not
-detected), so that one read from the device tells the caller whether the solve succeeded and
-whether to switch solvers.
+It returns ``(ys, event_time, event_state, ts, p, status)`` with ``status`` =
+``batch + (3,)``: diffrax's result code, the stiffness time (``inf``: not stiff, or not
+detected) and the number of steps, so that one read from the device tells the caller whether
+the solve succeeded and whether to switch solvers. In the packed layout ``p`` is read from
+``vec`` on the host (a copy), not returned by the compiled solve.
 
 >>> import numpy as np, symml as sm
 >>> lv = sm.zoo.lotka_volterra()
 >>> run = make_runner(lv, "tsit5", False, 1e-7, 1e-9, 4096, None, None, 3, {}, False)
 >>> vec = np.array([1.0, 1.0, 1.3, 0.9, 1.8, 0.8, 0.0, 1.0])  # y0, p, t0, t1
->>> ys, _, _, steps, ts, p, status = run({}, vec, None, None, None, None)
->>> ys.shape, ts.tolist(), status.tolist()
-((3, 2), [0.0, 0.5, 1.0], [0.0, inf])
+>>> ys, _, _, ts, p, status = run({}, vec, None, None, None, None)
+>>> ys.shape, ts.tolist(), p.tolist(), status.tolist()
+((3, 2), [0.0, 0.5, 1.0], [1.3, 0.9, 1.8, 0.8], [0.0, inf, 11.0])
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optimistix as optx
 
 from .._compile._codegen import CompiledFunction, CompiledModel, compile_exprs, rhs_program
 from .._compile._jacobian import block_jacobian
@@ -57,8 +59,12 @@ def make_runner(
     n_save: int | None,
     net_static: Any,
     detect: bool,
+    span: tuple[float, float] | None = None,
 ):
     """The jitted runner of ``model`` for this configuration (see the module docstring).
+
+    ``span``: ``(t0, t1)`` as constants of the compiled solve (the runner then ignores the span
+    it is passed); ``None``: the span is an argument, so that a new span never recompiles.
 
     The runner lives in the artefact cache under the model, so it must not hold the model (a
     value that references its key would keep the model alive): it closes over what it compiled.
@@ -81,19 +87,47 @@ def make_runner(
     # Terminal events keep t too: their root is located to the root finder's tolerance in the
     # solver's time, which rescaling would stretch by the span (examples/projectile.py's ranges
     # then differ from the closed form by more than 1e-6).
-    rescale = RESCALE and not fixed and event is None and isinstance(slv_key, str) and slv_key in _RESCALED
+    # A span known while tracing needs no rescaling: the solve is then the one a user writes
+    # with constants.
+    rescale = (
+        RESCALE
+        and span is None
+        and not fixed
+        and event is None
+        and isinstance(slv_key, str)
+        and slv_key in _RESCALED
+    )
+    order = solver.error_order(diffrax.ODETerm(lambda t, y, a: y)) if rescale else None
+
+    # Why a span baked in at all (``span`` given): diffrax with the span traced costs 10-15 % more
+    # per solve than with constants (the Brusselator, 222 steps: a hand-written solve taking the
+    # span as an argument 0.31 ms against 0.27 ms, interleaved; this runner in normalised time
+    # was as slow), and `make_plan` bakes only a span that the configuration has not yet seen
+    # change, so a sweep over spans compiles once more, not once per span.
+    baked = None if span is None else (float(span[0]), float(span[1]))
+    # the save grid on the host, a trace-time constant: numpy's linspace, the times a caller gets
+    # by passing saveat=np.linspace(t0, t1, n) (jnp.linspace here compiled a kernel: 30 ms)
+    baked_ts = None if baked is None else np.linspace(*baked, int(n_save or 1)).astype(dtype)
 
     def run(net_arrays, y0, p, span, ts, dt0):
         nets = eqx.combine(net_arrays, net_static)
-        if p is None:  # the packed layout of one solve: [y0..., p..., t0, t1]
+        packed = p is None
+        if packed:  # the packed layout of one solve: [y0..., p..., t0, t1]
             vec = jnp.asarray(y0, dtype)
             y0, p, span = vec[:ny], vec[ny : ny + npar], vec[ny + npar :]
         else:
             y0, p, span = (jnp.asarray(a, dtype) for a in (y0, p, span))
-        t0, t1 = span[0], span[1]
+        if baked is not None:
+            t0, t1 = baked
+        else:
+            t0, t1 = span[0], span[1]
         count_only = ts is None  # saveat was a number of samples
-        if count_only:
-            ts = jnp.linspace(t0, t1, int(n_save or 1), dtype=dtype)
+        if not count_only:
+            ts_out = ts
+        elif baked_ts is not None:
+            ts, ts_out = baked_ts, None  # the host grid, handed out by `runner` below
+        else:
+            ts = ts_out = jnp.linspace(t0, t1, int(n_save or 1), dtype=dtype)
         vf = CompiledModel(nets, program, states, params)
         cond = CompiledFunction(nets, event_prog, states, params) if event_prog is not None else None
         if rescale:
@@ -108,16 +142,22 @@ def make_runner(
             # Python numbers, not jnp arrays, which are traced): diffrax then checks the save
             # times against the span at trace time instead of compiling the check (two host
             # callbacks under conditionals, 0.3 s more compile on a 2000-state chain).
-            grid = np.linspace(0.0, 1.0, int(n_save or 1)).astype(dtype)
-            tau: Any = grid if count_only else (ts - t0) / length
+            unit = np.linspace(0.0, 1.0, int(n_save or 1)).astype(dtype)
+            tau: Any = unit if count_only else (ts - t0) / length
             a, b = 0.0, 1.0
             dt0 = None if dt0 is None else dt0 / length
+            # diffrax's first-step heuristic is not invariant to the rescaling (its 0.01 and
+            # 1/order power see f scaled by the span): chosen in tau it took 226 steps on the
+            # Brusselator where real time takes 222. Choose it in real time, as diffrax would
+            # (which solves a backward span forward in reflected time).
+            first = None if dt0 is not None else _real_time_step(vf.fn, t0, length, order, rtol, atol)
         else:
-            length, tau, a, b = None, ts, t0, t1
+            length, tau, a, b, first = None, ts, t0, t1, None
         ev = TerminalEvent(cond, direction=rising) if cond is not None else None
-        options = SolveOptions(solver, controller, adjoint, max_steps, dt0, ev, detect)
 
         def one(y0_, p_):
+            step = dt0 if first is None else first(y0_, p_)
+            options = SolveOptions(solver, controller, adjoint, max_steps, step, ev, detect)
             return integrate(vf, y0_, tau, p_, options, t0=a, t1=b)
 
         out = jax.vmap(one)(y0, p) if y0.ndim > 1 else one(y0, p)
@@ -126,15 +166,73 @@ def make_runner(
         if length is not None:
             stiff = t0 + stiff * length
             ev_t = None if ev_t is None else t0 + ev_t * length
-        status = jnp.stack([out.result.astype(dtype), stiff.astype(dtype)], -1)
-        return out.ys, ev_t, out.event_state, out.num_steps, ts, p, status
+        # Why one small array for the host to read, and no outputs it already has: every output
+        # of a jitted call costs about 1 us to dispatch and again to free (3 of them: ~1 % of a
+        # 0.3 ms solve, 15 % of a tiny one).
+        info = [out.result.astype(dtype), stiff.astype(dtype), out.num_steps.astype(dtype)]
+        status = jnp.stack(info, -1)
+        return out.ys, ev_t, out.event_state, ts_out, None if packed else p, status
 
-    return jax.jit(run)
+    jitted = jax.jit(run)
+    # A constant returned by a jitted function is made into a new device array on every call
+    # (37 us for the 100 save times of the Brusselator, 14 % of its solve): the baked grid is
+    # put on the device once and handed out with every result (jax arrays are immutable).
+    grid = None if baked_ts is None else jax.device_put(baked_ts)  # jnp.asarray compiles a copy
+
+    def runner(net_arrays, y0, p, span, ts, dt0):
+        ys, ev_t, ev_y, ts_out, p_out, status = jitted(net_arrays, y0, p, span, ts, dt0)
+        if ts_out is None:
+            ts_out = grid
+        if p_out is None:  # the packed layout: the parameters as given, copied off ``vec``
+            p_out = np.array(y0[ny : ny + npar], dtype=dtype)
+        return ys, ev_t, ev_y, ts_out, p_out, status
+
+    return runner
 
 
 #: Solve with explicit adaptive solvers in normalised time (see `make_runner`).
 RESCALE = True
 _RESCALED = ("tsit5", "dopri5", "dopri8", "bosh3")
+
+
+def _real_time_step(f: Any, t0: Any, length: Any, order: Any, rtol: float, atol: float) -> Any:
+    """``(y0, p) -> `` the first step in normalised time that diffrax chooses in real time."""
+    sign = jnp.sign(length)
+
+    def forward(s, y, args):
+        return sign * f(t0 + sign * s, y, args)
+
+    return lambda y0, p: first_step(forward, 0.0, y0, p, order, rtol, atol) / jnp.abs(length)
+
+
+def first_step(f: Any, t0: Any, y0: Any, p: Any, order: Any, rtol: float, atol: float) -> Any:
+    """The first step diffrax's `PIDController` chooses for ``y' = f(t, y, p)`` (Hairer's
+    heuristic, as ``diffrax._step_size_controller.pid._select_initial_step`` writes it).
+
+    >>> import diffrax, jax.numpy as jnp
+    >>> f = lambda t, y, p: jnp.stack([y[1], -10 * y[0]])
+    >>> order = diffrax.Tsit5().error_order(diffrax.ODETerm(f))
+    >>> h = first_step(f, 0.0, jnp.ones(2), None, order, 1e-7, 1e-9)
+    >>> pid = diffrax.PIDController(rtol=1e-7, atol=1e-9)
+    >>> def solve(dt0):
+    ...     sol = diffrax.diffeqsolve(diffrax.ODETerm(f), diffrax.Tsit5(), 0.0, 3.0, dt0, jnp.ones(2),
+    ...                               stepsize_controller=pid)
+    ...     return int(sol.stats["num_steps"]), float(sol.ys[-1, 0])
+    >>> (n_own, y_own), (n, y) = solve(None), solve(h)  # diffrax's own first step, and this one
+    >>> n_own == n, abs(y_own - y) < 1e-12
+    (True, True)
+    """
+    scale = atol + jnp.abs(y0) * rtol
+    f0 = f(t0, y0, p)
+    d0, d1 = optx.rms_norm(y0 / scale), optx.rms_norm(f0 / scale)
+    small = (d0 < 1e-5) | (d1 < 1e-5)
+    h0 = jnp.where(small, 1e-6, 0.01 * (d0 / jnp.where(small, 1, d1)))
+    f1 = f(t0 + h0, y0 + h0 * f0, p)
+    d2 = optx.rms_norm((f1 - f0) / scale) / h0
+    max_d = jnp.maximum(d1, d2)
+    h1 = jnp.where(max_d <= 1e-15, jnp.maximum(1e-6, h0 * 1e-3), (0.01 / max_d) ** (1 / order))
+    # diffrax stops the gradient through its own choice of the first step too
+    return jax.lax.stop_gradient(jnp.minimum(100 * h0, h1))
 
 
 class Rescaled(eqx.Module):
@@ -168,23 +266,24 @@ def new_trajectory(
     arrays and runs its init checks): a third of a small solve. The fields here come from the
     runner, so they are known to be right; this sets them as equinox's own unflatten does.
     """
-    given = {
-        "t": t,
-        "y": y,
-        "p": p,
-        "event_time": event_time,
-        "event_state": event_state,
-        "num_steps": num_steps,
-        "networks": networks,
-        "model": model,
-        "method": "numeric",
-        "solver": solver,
-        "solver_reason": solver_reason,
-    }
     traj = object.__new__(Trajectory)
-    values = vars(traj)  # equinox unflattens into the instance dict the same way
+    # equinox unflattens into the instance dict the same way; read without the Module's own
+    # __getattribute__ (a Python method: 0.6 us of the 1.4 us this took through vars())
+    values = object.__getattribute__(traj, "__dict__")
     values.update(_DEFAULTS)
-    values.update(given)
+    values.update(
+        t=t,
+        y=y,
+        p=p,
+        event_time=event_time,
+        event_state=event_state,
+        num_steps=num_steps,
+        networks=networks,
+        model=model,
+        method="numeric",
+        solver=solver,
+        solver_reason=solver_reason,
+    )
     for name, factory in _FACTORIES:
         if name not in values:
             values[name] = factory()

@@ -245,9 +245,19 @@ def _fast_key(model, ics, t_span, saveat, params, networks, options):
         return None
     if not (saveat is None or (type(saveat) is int and saveat > 0)):
         return None
-    if not (isinstance(t_span, tuple) and len(t_span) == 2 and _plain(t_span[0]) and _plain(t_span[1])):
+    if not (type(t_span) is tuple and len(t_span) == 2 and _plain(t_span[0]) and _plain(t_span[1])):
         return None
-    if not all(check(v) for check, v in zip(_OPTION_CHECKS, options)):
+    solver, rtol, atol, event, dt0, max_steps, _, adjoint, _ = options
+    common = (
+        type(solver) is str
+        and type(rtol) is float
+        and type(atol) is float
+        and event is None
+        and dt0 is None
+        and type(max_steps) is int
+        and adjoint is None
+    )  # the defaults' types, checked without a call per option
+    if not (common or all(check(v) for check, v in zip(_OPTION_CHECKS, options))):
         return None
     for values in (params, ics):
         # one pass over the types (a big model binds thousands of values per call); NaN and
@@ -279,14 +289,12 @@ def _given_index(model, params, ics):
 
 
 def _fast_call(model, plan, ics, t_span, params, dt0):
-    given = [*(params.values() if params else ()), *(ics.values() if ics else ()), *t_span]
-    if not all(map(math.isfinite, given)):
-        return None  # the general path names the bad value
+    if params or ics:
+        given = [*(params.values() if params else ()), *(ics.values() if ics else ()), *t_span]
+        if not all(map(math.isfinite, given)):
+            return None  # the general path names the bad value
+    else:
+        given = t_span  # checked finite by _fast_key
     vec = plan.base.copy()
     vec[plan.index] = given
-    nets: dict = {}
-
-    def execute(runner):
-        return runner(nets, vec, None, None, None, dt0)
-
-    return plan.solve(model, execute, nets)
+    return plan.solve_packed(model, vec, t_span, dt0)

@@ -10,7 +10,7 @@ finite (a throw that never lands within the span) are dropped.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from .._compile import Program, build_program
+from .._compile import build_program
 from .._train import Adam
 from ..errors import DataError
 from ._adam import minimize_adam, mlp
@@ -48,7 +48,7 @@ def as_function(fn: Callable[..., Any] | sp.Expr, inputs: tuple[Any, ...]) -> Ca
                 f"fn has symbols {sorted(map(str, extra))} that are not in domain {list(map(str, syms))}; "
                 "substitute values for them (fn.subs({...})) or add them to the domain."
             )
-        program = cast(Program, build_program((fn,), (), tuple(syms), "quantity"))
+        program = build_program((fn,), (), tuple(syms), "quantity")
 
         def compiled(*values):
             p = jnp.stack([jnp.asarray(v, dtype=jnp.result_type(float)) for v in values])

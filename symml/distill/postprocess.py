@@ -37,7 +37,6 @@ from scipy.optimize import least_squares
 
 from .._analytic._worker import WORKER, WorkerError
 from .._compile._codegen import build_program
-from .._compile._program import Program
 from .base import parametrize
 
 __all__ = ["Placeholders", "simplify", "simplify_all", "integrate", "refine_constants", "WORKER_SLACK"]
@@ -193,7 +192,7 @@ def refine_constants(
         return expr
     syms = [s for s, _ in found]
     p0 = np.array([v for _, v in found])
-    prog = cast(Program, build_program([pexpr], list(inputs), syms, "refine"))
+    prog = build_program([pexpr], list(inputs), syms, "refine")
     Xt = jnp.asarray(np.asarray(X, dtype=float).T)
     yj = jnp.asarray(y)
 
