@@ -15,10 +15,18 @@ batched library solve of `symml._discover._select`, Tsit5, rtol 1e-6, a frozen b
     python benchmarks/discovery.py                  # all systems, all noise levels
     python benchmarks/discovery.py --markdown out.md
 
-Systems: Strogatz's *Nonlinear Dynamics and Chaos* (logistic, sin x, pitchfork, RC circuit,
-glycolysis, competition, pendulum, Duffing, Van der Pol, Rayleigh, Rössler, Lorenz, Thomas),
+Systems (54, dimension 1-4): Strogatz's *Nonlinear Dynamics and Chaos* (logistic, sin x,
+pitchfork, RC circuit, glycolysis, competition, pendulum, Duffing, Van der Pol, Rayleigh,
+Rössler, Lorenz, Thomas, and his one-dimensional models with rational, logarithmic and
+trigonometric right-hand sides: gene switch, budworm, Gompertz, Allee effect, bead on a hoop,
+Landau, harvesting; the glider, the CDIMA reaction, bacterial respiration, the dipole),
 PySINDy's examples (linear and cubic oscillators, Hopf), classic kinetics and epidemics
-(Michaelis–Menten, A->B->C, A+B<->C, Brusselator, SIR, SEIR, Lotka–Volterra, Holling II).
+(Michaelis–Menten, A->B->C, A+B<->C, enzyme kinetics, Brusselator, Schnakenberg, SIR, SEIR,
+Lotka–Volterra, Holling II) and chaotic flows (Lorenz, Rössler, Chen–Lee, Thomas).
+
+``--differentiation savgol`` (or any `sm.discover` differentiation) measures the derivative
+estimate instead of the default (the weak form); ``--select backend`` the regression's own
+choice instead of the solver's.
 """
 
 from __future__ import annotations
@@ -34,8 +42,8 @@ import numpy as np
 import sympy as sp
 
 import symml as sm
+from symml._discover._batch import BOUND, MAX_STEPS, _solve_batch
 from symml._discover._discover import discover_system
-from symml._discover._select import BOUND, _solve_batch, encode_terms
 from symml.distill.base import round_floats
 
 t = sm.t
@@ -185,6 +193,63 @@ def _systems():
         [0.3, 0.2, 0.3, 0.2],
         [0.2, 0.3, 0.2, 0.3],
     )
+    # Strogatz's one-dimensional models with rational, logarithmic and trigonometric terms, and
+    # two-dimensional ones whose right-hand sides no polynomial library holds
+    add("logistic K=10", "x", lambda x: [0.8 * x * (1 - x / 10)], [0.5], [14.0])
+    add("falling with drag", "x", lambda x: [9.81 - 0.05 * x**2], [0.0], [20.0])
+    add("gene switch", "x", lambda x: [0.1 - 0.55 * x + x**2 / (1 + x**2)], [0.5], [2.5])
+    add("Gompertz", "x", lambda x: [-0.3 * x * sp.log(x / 2)], [0.1], [3.0])
+    add("Allee effect", "x", lambda x: [0.5 * x * (1 - x / 5) * (x - 1)], [1.5], [4.5])
+    add("bead on hoop", "x", lambda x: [0.1 * (5 * sp.cos(x) - 1) * sp.sin(x)], [0.3], [2.5])
+    add("budworm", "x", lambda x: [0.5 * x * (1 - x / 10) - x**2 / (1 + x**2)], [1.0], [8.0])
+    add("Landau", "x", lambda x: [x - 0.5 * x**3 - 0.1 * x**5], [0.1], [2.0])
+    add("saturated harvest", "x", lambda x: [0.6 * x * (1 - x / 4) - 0.5 * x / (1 + x)], [2.0], [3.5])
+    add("critical slowing", "x", lambda x: [-(x**3)], [1.0], [2.0])
+    add("RC sigmoid", "x", lambda x: [1 / (1 + sp.exp(1 - x)) - 0.5 * x], [0.0], [2.0])
+    add(
+        "torque pendulum",
+        "x y",
+        lambda x, y: [y, 0.8 - 0.3 * y - sp.sin(x)],
+        [0.0, 0.0],
+        [1.0, 1.0],
+    )
+    add(
+        "glider",
+        "v a",
+        lambda v, a: [-0.1 * v**2 - sp.sin(a), (v**2 - sp.cos(a)) / v],
+        [1.5, 0.5],
+        [1.8, -0.3],
+    )
+    add(
+        "CDIMA reaction",
+        "x y",
+        lambda x, y: [10 - x - 4 * x * y / (1 + x**2), 4 * x * (1 - y / (1 + x**2))],
+        [1.0, 1.0],
+        [3.0, 6.0],
+    )
+    add(
+        "bacterial respiration",
+        "x y",
+        lambda x, y: [8 - x - x * y / (1 + 0.5 * x**2), 5 - x * y / (1 + 0.5 * x**2)],
+        [2.0, 2.0],
+        [4.0, 3.0],
+    )
+    add("Schnakenberg", "x y", lambda x, y: [0.1 - x + x**2 * y, 0.9 - x**2 * y], [1.0, 1.0], [0.5, 2.0])
+    add("dipole", "x y", lambda x, y: [0.65 * x * y, y**2 - x**2], [1.0, -0.5], [0.5, -0.5])
+    add(
+        "Chen-Lee",
+        "x y z",
+        lambda x, y, z: [5 * x - y * z, -10 * y + x * z, -0.38 * z + x * y / 3],
+        [1.0, 1.0, 1.0],
+        [2.0, -1.0, 0.5],
+    )
+    add(
+        "enzyme kinetics",
+        "s c p",
+        lambda s, c, p: [-2 * (1 - c) * s + 0.5 * c, 2 * (1 - c) * s - 0.8 * c, 0.3 * c],
+        [2.0, 0.0, 0.0],
+        [1.0, 0.2, 0.5],
+    )
     return out
 
 
@@ -206,10 +271,13 @@ QUICK = (
 
 def _integrate(tables, W, y0, ts, bound):
     """Integrate library models ``y' = Θ(y) W`` (a batch of ``W``) with the exponent tables."""
-    E, S, C = tables
+    E = tables[0]
     m, d = E.shape
     pad = -(-m // 8) * 8
-    tabs = [np.vstack([tab, np.zeros((pad - m, d))]) for tab in (E, S, C)]
+    tabs = [
+        np.vstack([tab, np.zeros((pad - m, d))])
+        for tab in (*tables, *(np.zeros_like(E),) * (5 - len(tables)))
+    ]
     WW = np.zeros((16, pad, d))
     out = []
     for lo in range(0, len(W), 16):
@@ -224,6 +292,31 @@ def _integrate(tables, W, y0, ts, bound):
     return out
 
 
+def _simulate_model(model, states, ic, ts, bound):
+    """The discovered model integrated from ``ic`` (Tsit5, rtol 1e-6, as for PySINDy's
+    candidates), or ``None`` when it fails or leaves ``bound``: any expression, not only
+    the exponent-table kind."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            y = np.asarray(
+                sm.simulate(
+                    model,
+                    ics=dict(zip(states, ic)),
+                    saveat=ts,
+                    solver="tsit5",
+                    rtol=1e-6,
+                    atol=1e-9,
+                    max_steps=MAX_STEPS,
+                ).y
+            )
+    except Exception:  # noqa: BLE001 - a failed solve scores -inf
+        return None
+    if not np.all(np.isfinite(y)) or np.any(np.abs(y) >= 0.999 * bound):
+        return None
+    return y
+
+
 def r2(pred, truth) -> float:
     if pred is None:
         return -math.inf
@@ -235,35 +328,14 @@ def r2(pred, truth) -> float:
     return float(np.mean(vals))
 
 
-def _model_tables(states, rhs_of_state):
-    """Exponent tables and weights of ``{state: expr}`` in the state's polynomial/trig terms."""
-    terms, rows = [], []
-    for i, s in enumerate(states):
-        for term, c in _terms(rhs_of_state[s]).items():
-            if term not in terms:
-                terms.append(term)
-            rows.append((terms.index(term), i, c))
-    tables = encode_terms(terms or [sp.S.One], list(states))
-    W = np.zeros((max(len(terms), 1), len(states)))
-    for j, i, c in rows:
-        W[j, i] += c
-    return tables, W
-
-
-def _terms(expr):
-    out = {}
-    for a in sp.Add.make_args(sp.expand(expr)):
-        c, rest = a.as_coeff_Mul()
-        out[rest] = out.get(rest, 0.0) + float(c)
-    return out
-
-
-#: sm.discover's structure selection in this run (``--select``)
+#: sm.discover's structure selection and differentiation in this run (``--select``,
+#: ``--differentiation``)
 SELECT = ["solver"]
+DIFFERENTIATION = ["auto"]
 
 
 def run_symml(states, data):
-    found = discover_system(data, select=SELECT[0])
+    found = discover_system(data, select=SELECT[0], differentiation=DIFFERENTIATION[0])
     rhs = {}
     for s in states:
         rhs[s] = found.results[s.diff(t)].expr
@@ -314,10 +386,8 @@ def evaluate_system(system, noise, seed=0):
             warnings.simplefilter("ignore")
             found_rhs, found = run_symml(states, data)
         row["symml_time"] = time.perf_counter() - t0
-        tables, W = _model_tables(states, found_rhs)
-        if tables is None:
-            raise ValueError("non-encodable terms")
-        sims = [_integrate(tables, W[None], ic, ts, bound)[0] for ic in (ic1, ic2)]
+        plain = found.plain
+        sims = [_simulate_model(plain, states, ic, ts, bound) for ic in (ic1, ic2)]
         row["symml_rec"], row["symml_gen"] = r2(sims[0], truth[0]), r2(sims[1], truth[1])
         row["symml_model"] = "; ".join(str(round_floats(e, 3)) for e in found_rhs.values())
     except Exception as exc:  # noqa: BLE001 - a failure scores -inf, reported
@@ -385,8 +455,15 @@ def main(argv=None):
         choices=("solver", "backend"),
         help="sm.discover's select= (default solver)",
     )
+    ap.add_argument(
+        "--differentiation",
+        default="auto",
+        choices=("auto", "weak", "savgol", "spline", "finite_difference"),
+        help="sm.discover's derivative estimate (default auto: the weak form)",
+    )
     args = ap.parse_args(argv)
     SELECT[0] = args.select
+    DIFFERENTIATION[0] = args.differentiation
     systems = _systems()
     if args.quick:
         systems = [s for s in systems if s[0] in QUICK]

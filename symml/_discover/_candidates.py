@@ -47,6 +47,8 @@ class Support:
         t_min: the smallest |coefficient| / standard error (``inf`` for the empty support).
         n_params: constants the candidate has (default: one per column of its support; a
             symbolic-regression expression used as one column has more).
+        negligible: a term's share of the fitted right-hand side is below `MIN_CONTRIBUTION`
+            (such a support never wins on evidence alone, see `symml._discover._select.pick`).
     """
 
     support: tuple[int, ...]
@@ -55,6 +57,7 @@ class Support:
     criterion: float
     t_min: float
     n_params: int | None = None
+    negligible: bool = False
 
     @property
     def k(self) -> int:
@@ -160,9 +163,12 @@ def best_supports(
         # BIC on n_eff independent rows: n_eff ln(RSS/n) + k ln(n_eff)
         crit = n_eff * math.log(max(rss / n, floor, 1e-300)) + k * math.log(max(n_eff, 2.0))
         t_min = _t_min(A, cols, sol, max(rss, floor * n), n_eff)
-        if cols and np.min(np.abs(sol)) < MIN_CONTRIBUTION * math.sqrt(max(float(y @ y) - rss, 0.0) / n):
+        negligible = bool(
+            cols and np.min(np.abs(sol)) < MIN_CONTRIBUTION * math.sqrt(max(float(y @ y) - rss, 0.0) / n)
+        )
+        if negligible:
             # On (nearly) noise-free data a term of negligible size can be "significant": it
             # soaks up the bias of the derivative estimates. Such a support ranks after the rest.
             t_min = 0.0
-        out.append(Support(cols, coef, rss, crit, t_min))
+        out.append(Support(cols, coef, rss, crit, t_min, negligible=negligible))
     return out

@@ -35,6 +35,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, cast, runtime_checkable
 
+import numpy as np
 import sympy as sp
 
 from .._data._derivatives import SavitzkyGolay, Weak, get_method
@@ -45,7 +46,7 @@ from .._declare._symbols import (
     t,
 )
 from ..distill.base import Backend, Expression, get_backend, parametrize, round_floats
-from ..distill.library import Polynomial, Trig, evaluate, make_library
+from ..distill.library import Polynomial, RationalTerms, Trig, evaluate, make_library
 from ..errors import DataError
 from ._errors import DiscoveryError, DiscoveryWarning
 from ._front import choose_from_fronts
@@ -162,7 +163,7 @@ def discover_system(
     degree: int = 3,
     name: str = "discovered",
     prefix: str = "c",
-    select: str = "backend",
+    select: str = "solver",
     **backend_options: Any,
 ) -> Discovery:
     """Discover equations from ``data``; returns a `Discovery` (model, fits, paths).
@@ -171,24 +172,25 @@ def discover_system(
         data: a `Dataset` (or DataFrame) observing states by symbol or name;
             a column ``x_t`` (or ``x.diff(t)``) is the velocity of ``x``.
         backend: ``"sindy"``, ``"operon"``, ``"pysr"`` or a backend instance.
-        library: SINDy's candidate terms (see `make_library`);
-            default polynomials up to ``degree`` in the states (and velocities).
+        library: SINDy's candidate terms (see `make_library`); default polynomials up to
+            ``degree`` in the states (and velocities), with ``select="solver"`` also the sine,
+            cosine and saturating rational terms of the states.
         differentiation: ``"auto"`` (the weak form with SINDy, Savitzky–Golay with the other
             backends), ``"weak"``, ``"savgol"``, ``"spline"``, ``"finite_difference"``, or an
             estimator object from `symml._data._derivatives` (``SavitzkyGolay(window=31)``).
         order: differential order (1 or 2) of states observed without a velocity column.
         degree: polynomial degree for the default/named polynomial library.
         name: the model's name; ``prefix``: the parameters' name prefix (``c0, c1, ...``).
-        select: ``"solver"`` (opt-in): with a linear backend the best support of every size
+        select: ``"solver"`` (the default): with a linear backend the best support of every size
             (exact subsets, stepwise paths) is integrated against every trajectory and the
             combination is chosen by the trajectory and regression BIC, the best few refitted
-            through the solver (`symml._discover._select`); the default library then adds
-            sin and cos of the states, kept only where they clearly win. With a
+            through the solver (`symml._discover._select`); the default library then also holds
+            sin and cos and saturating rational terms of the states (`RationalTerms`), each family
+            kept only where it clearly beats the polynomials. On a chaotic record, which no
+            model follows for long, the candidates are scored on windows of it. With a
             symbolic-regression backend (Operon, PySR) the best members of each equation's
-            Pareto front are integrated and chosen the same way (`symml._discover._front`). ``"backend"``: the
-            backend's own choice (SINDy's thresholded path), not integrated: the default, since the
-            solver's choice still adds spurious terms on some clean data (Van der Pol with
-            pointwise derivatives).
+            Pareto front are integrated and chosen the same way (`symml._discover._front`).
+            ``"backend"``: the backend's own choice (SINDy's thresholded path), not integrated.
         backend_options: options for the backend (e.g. ``selection="aic"`` for SINDy).
 
     Returns:
@@ -221,9 +223,13 @@ def discover_system(
         and "library" not in backend_options
         and get_backend(backend, **backend_options).linear
     ):
-        # the default library: polynomials and the sine and cosine of every state; the
-        # solver-validated choice decides between them (sin x vs x - x³/6 at large amplitude)
-        library = Polynomial(degree) + Trig(of=tuple(bases))
+        # the default library: polynomials, the sine and cosine of every state, and saturating
+        # rational terms (1/(1+x) only of states that stay well above -1); the solver-validated
+        # choice decides between them (sin x vs x - x³/6 at large amplitude)
+        positive = tuple(b for b in bases if _lowest(data, cols[b]) > -0.5)
+        library = (
+            Polynomial(degree) + Trig(of=tuple(bases)) + RationalTerms(of=tuple(bases), positive=positive)
+        )
     engine = _engine(backend, library, degree, backend_options)
     linear = _as_linear(engine)
     auto = isinstance(differentiation, str) and differentiation == "auto"
@@ -295,6 +301,13 @@ def discover_system(
     )
 
 
+def _lowest(data, key) -> float:
+    """The smallest finite value of column ``key`` over every trajectory."""
+    values = [np.asarray(series[key], dtype=float) for series in data.series]
+    finite = np.concatenate([v[np.isfinite(v)] for v in values])
+    return float(finite.min()) if finite.size else -np.inf
+
+
 def _engine(backend: Any, library: Any, degree: int, options: dict[str, Any]) -> Backend:
     engine = get_backend(backend, **options)
     if engine.linear:
@@ -322,8 +335,11 @@ def discover(
     order: int | None = None,
     **options: Any,
 ) -> Model:
-    """Discover a Model from data: estimate derivatives, regress them on candidate terms.
+    """Discover a Model from data: estimate derivatives, regress them on candidate terms,
+    and choose the structure by integrating the candidates against every trajectory.
 
+    A model that cannot reproduce its own data is never returned silently: it comes with a
+    `DiscoveryWarning` giving the figure (and `DiscoveryError` when nothing integrates).
     The model's constants are parameters ``c0, c1, ...`` whose defaults are the fitted
     values, and its initial values are those of the first trajectory, so `simulate` and
     `fit` run on it at once; ``discover_system(...).plain`` gives the same model with plain
@@ -334,13 +350,14 @@ def discover(
             column ``x_t`` is the velocity of ``x`` (the equation for ``x`` is then of order 2).
         backend: ``"sindy"`` (sparse regression, the default), ``"operon"`` or ``"pysr"``
             (symbolic regression), or a backend instance.
-        library: SINDy's candidate terms: ``"polynomial"``, ``"trig"``, SymPy terms, a
-            library object; default polynomials up to ``degree`` in the states.
+        library: SINDy's candidate terms: ``"polynomial"``, ``"trig"``, ``"rational"``,
+            SymPy terms, a library object; default polynomials up to ``degree`` in the states,
+            sin, cos and saturating rational terms, each kind kept only where it wins.
         differentiation: ``"auto"`` (the weak form with SINDy, Savitzky–Golay otherwise),
             ``"weak"``, ``"savgol"``, ``"spline"`` or ``"finite_difference"``.
         order: differential order (1 or 2) of the states observed without a velocity.
-        **options: ``degree``, ``name``, ``prefix`` and the backend's own options (see
-            `discover_system`).
+        **options: ``degree``, ``name``, ``prefix``, ``select`` (``"solver"``, the default, or
+            ``"backend"``) and the backend's own options (see `discover_system`).
 
     Returns:
         The discovered `Model`.

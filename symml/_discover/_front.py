@@ -25,9 +25,10 @@ import sympy as sp
 
 from .._declare._symbols import t
 from ..distill.base import Candidate, Expression, additive_coefficients
+from ._batch import SolverSelection
 from ._candidates import Support
 from ._errors import DiscoveryError
-from ._select import SolverSelection, select
+from ._select import select
 from ._validated import warn_on_fit
 
 #: members of each equation's front tried through the solver

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,10 @@ import sympy as sp
 
 from .._declare._symbols import t
 from ..distill.base import Candidate, Expression, r2_score
+from ._batch import SolverSelection, noise_level
 from ._candidates import best_supports
 from ._errors import DiscoveryError, DiscoveryWarning
-from ._select import SolverSelection, noise_level, select
+from ._select import CHAOTIC, REFIT, followed, select
 
 #: a column whose pivoted-QR diagonal is below this fraction of the largest is dependent
 RANK_TOL = 1e-7
@@ -29,6 +31,8 @@ RANK_TOL = 1e-7
 POOR_R2 = 0.5
 #: the criterion (nats) by which the whole library must beat the polynomial one
 LIBRARY_MARGIN = 4.0
+#: combinations refitted through the solver when a chaotic record is scored on windows
+WINDOWED_REFIT = 2
 #: at or below this R², the data look like noise (no model better than a constant)
 NOISE_R2 = 0.1
 
@@ -98,7 +102,10 @@ def choose_through_solver(data, bases, orders, cols, inputs, terms, Theta, Y, re
             f"dropped {len(dropped)} library term(s) that are linear combinations of the others on "
             f"this data: {names}"
         )
-    if conserved is not None or dropped:
+    # Terms beside the polynomials (sines, saturating rational terms) are often nearly
+    # polynomial on a short range; dropping those is routine and only noted. A conservation
+    # law, or polynomials that cannot be told apart, are worth a warning.
+    if conserved is not None or any(sp.sympify(terms[j]).is_polynomial(*inputs) for j in dropped):
         warnings.warn(
             "sm.discover: the library is rank deficient on this data (" + "; ".join(notes) + ").",
             DiscoveryWarning,
@@ -108,30 +115,66 @@ def choose_through_solver(data, bases, orders, cols, inputs, terms, Theta, Y, re
     F = Theta[:, keep]
     lhs_of = [b.diff(t, orders[b]) for b in bases]
     kept_terms = [terms[j] for j in keep]
-    polynomial = [k for k, term in enumerate(kept_terms) if sp.sympify(term).is_polynomial(*inputs)]
+    families = library_families(kept_terms, inputs)
     selection = SolverSelection(data, bases, orders, cols, inputs, kept_terms)
 
-    def search(allowed):
-        candidates = []
-        index = {term: k for k, term in enumerate(kept_terms)}
-        for b, lhs in zip(bases, lhs_of):
-            res = results[lhs]
-            n_eff = float(res.info.get("n_effective", Theta.shape[0]))
-            chosen = tuple(sorted(index[term] for term in res.coefficients if term in index))
-            candidates.append(best_supports(F, Y[b], n_eff, extra=(chosen,), allowed=allowed))
-        return (*select(selection, candidates), candidates)
+    index = {term: k for k, term in enumerate(kept_terms)}
+    chosen = {
+        lhs: tuple(sorted(index[term] for term in results[lhs].coefficients if term in index))
+        for lhs in lhs_of
+    }
 
-    best, done, candidates = search(polynomial if polynomial else None)
-    tried = len(done)
-    library_choice = "polynomial" if polynomial else "all"
-    if polynomial and len(polynomial) < len(kept_terms):
-        # the whole library (trigonometric, rational, user terms) only where it clearly wins:
-        # sin x beside x - x³/6 otherwise buys a little trajectory fit by compensating noise
-        other = search(None)
-        tried += len(other[1])
-        if other[0].ok and (not best.ok or other[0].criterion < best.criterion - LIBRARY_MARGIN):
-            best, done, candidates = other
-            library_choice = "all"
+    def supports(allowed):
+        return [
+            best_supports(
+                F,
+                Y[b],
+                float(results[lhs].info.get("n_effective", Theta.shape[0])),
+                extra=(chosen[lhs],),
+                allowed=allowed,
+            )
+            for b, lhs in zip(bases, lhs_of)
+        ]
+
+    # the polynomial library first; each other family of terms (trigonometric, rational, the
+    # user's own) beside the polynomials only where it clearly wins: sin x beside x - x³/6
+    # otherwise buys a little trajectory fit by compensating noise
+    first = next(iter(families))
+    found = {first: supports(families[first])}
+    selection = followed(selection, found[first])
+    if selection.window is not None:
+        # a chaotic record, scored on windows: the other families only where the regression
+        # itself chose their terms (windows price terms less sharply than whole trajectories)
+        picked = {k for ks in chosen.values() for k in ks}
+        families = {
+            name: allowed
+            for name, allowed in families.items()
+            if name == first or allowed is None or picked & (set(allowed) - set(families[first] or ()))
+        }
+        notes.append(
+            f"the record is chaotic (the regression's model amplifies a small change of its initial "
+            f"values more than {CHAOTIC:g}-fold): candidates were scored on windows of "
+            f"{selection.window} samples"
+        )
+    refits = REFIT if selection.window is None else WINDOWED_REFIT
+    found.update({name: supports(allowed) for name, allowed in families.items() if name != first})
+    found = {name: (*select(selection, cands, refits), cands) for name, cands in found.items()}
+    tried = sum(len(f[1]) for f in found.values())
+    winners = {name: f[0] for name, f in found.items() if f[0].ok}
+    fits = [w.fit for w in winners.values() if w.fit is not None]
+    if fits:
+        n_eff = min(fits, key=lambda f: f.rss).n_eff
+        winners = {name: w.rescored(n_eff) for name, w in winners.items()}
+    library_choice = next(iter(found))
+    if winners:
+        base = winners.get(library_choice)
+        rivals = {name: w for name, w in winners.items() if name != library_choice}
+        if rivals:
+            name, rival = min(rivals.items(), key=lambda item: item[1].criterion)
+            if base is None or rival.criterion < base.criterion - LIBRARY_MARGIN:
+                library_choice = name
+    best, done, candidates = found[library_choice]
+    best = winners.get(library_choice, best)
     if not best.ok:
         raise DiscoveryError(
             f"None of the {tried} candidate models tried integrates from the data's initial "
@@ -199,8 +242,40 @@ def choose_through_solver(data, bases, orders, cols, inputs, terms, Theta, Y, re
         "combinations": tried,
         "integrated": sum(1 for s in done.values() if s.ok),
         "library": library_choice,
+        "window": selection.window,
     }
     return out, validation
+
+
+def library_families(terms: Sequence[sp.Expr], inputs: Sequence[sp.Expr]) -> dict[str, list[int] | None]:
+    """``{family: allowed column indices}``: the polynomial terms, then the polynomials
+    together with each other kind of term in the library (trigonometric, rational, other),
+    in that order; ``{"all": None}`` when the library has no polynomial term.
+
+    >>> x = sp.Symbol("x")
+    >>> library_families([sp.S.One, x, sp.sin(x), 1 / (1 + x)], [x])
+    {'polynomial': [0, 1], 'trigonometric': [0, 1, 2], 'rational': [0, 1, 3]}
+    """
+    kinds: dict[str, list[int]] = {"polynomial": [], "trigonometric": [], "rational": [], "other": []}
+    for k, term in enumerate(terms):
+        term = sp.sympify(term)
+        if term.is_polynomial(*inputs):
+            kinds["polynomial"].append(k)
+        elif term.atoms(sp.sin, sp.cos) and not term.atoms(sp.Function) - term.atoms(sp.sin, sp.cos) - set(
+            inputs
+        ):
+            kinds["trigonometric"].append(k)
+        elif term.is_rational_function(*inputs):
+            kinds["rational"].append(k)
+        else:
+            kinds["other"].append(k)
+    if not kinds["polynomial"]:
+        return {"all": None}
+    out: dict[str, list[int] | None] = {"polynomial": kinds["polynomial"]}
+    for name in ("trigonometric", "rational", "other"):
+        if kinds[name]:
+            out[name] = sorted(kinds["polynomial"] + kinds[name])
+    return out
 
 
 def warn_on_fit(r2: float, notes: list[str]) -> None:

@@ -18,10 +18,12 @@ def discover_cli(args: Any) -> int:
         columns = [c.strip() for c in args.columns.split(",") if c.strip()]
     data = Dataset.from_csv(args.data, time=args.time, columns=columns)
     options: dict[str, Any] = {}
+    degree = getattr(args, "degree", None)
     if args.backend == "sindy":
-        lib = Polynomial(int(args.degree))
-        options["library"] = lib + Trig() if args.trig else lib
-    elif args.trig or int(args.degree) != 3:
+        if degree is not None or args.trig:
+            lib = Polynomial(3 if degree is None else int(degree))
+            options["library"] = lib + Trig() if args.trig else lib
+    elif args.trig or degree is not None:
         print(
             f"note: --degree and --trig shape SINDy's library; backend {args.backend} ignores them",
             file=sys.stderr,
@@ -31,6 +33,7 @@ def discover_cli(args: Any) -> int:
         backend=args.backend,
         differentiation=args.differentiation,
         order=args.order,
+        select=getattr(args, "select", "solver"),
         **options,
     )
     print(found.summary())

@@ -232,8 +232,21 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--time", default="t", help="name of the time column")
     c.add_argument("--columns", help="comma-separated state columns (default: all but time)")
     c.add_argument("--backend", choices=["sindy", "operon", "pysr"], default="sindy")
-    c.add_argument("--degree", type=int, default=3, help="polynomial degree of the library")
-    c.add_argument("--trig", action="store_true", help="add sin/cos of each state to the library")
+    c.add_argument(
+        "--degree",
+        type=int,
+        default=None,
+        help="polynomial degree; with --degree or --trig the library is polynomials (and sin/cos) only "
+        "(default: degree 3 with sin/cos and rational terms, chosen through the solver)",
+    )
+    c.add_argument("--trig", action="store_true", help="polynomials and sin/cos of each state only")
+    c.add_argument(
+        "--select",
+        default="solver",
+        choices=["solver", "backend"],
+        help="structure chosen by integrating candidates against the data (solver, the default) "
+        "or the backend's own regression choice",
+    )
     c.add_argument("--order", type=int, choices=[1, 2], default=1, help="differential order")
     c.add_argument(
         "--differentiation",

@@ -23,7 +23,15 @@ from .base import (
     register_backend,
 )
 from .distilled import Distilled, DistillError, distill
-from .library import Custom, Library, Polynomial, Trig, UnknownLibraryError, make_library
+from .library import (
+    Custom,
+    Library,
+    Polynomial,
+    RationalTerms,
+    Trig,
+    UnknownLibraryError,
+    make_library,
+)
 from .operon import Operon, OperonTimeout
 from .pysr import PySR
 from .sindy import SINDy
@@ -40,6 +48,7 @@ __all__ = [
     "OperonTimeout",
     "Polynomial",
     "PySR",
+    "RationalTerms",
     "SINDy",
     "Trig",
     "UnknownBackendError",

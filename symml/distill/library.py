@@ -126,6 +126,49 @@ _TRIG = {"sin": sp.sin, "cos": sp.cos}
 
 
 @dataclasses.dataclass(frozen=True)
+class RationalTerms(Library):
+    """Saturating and switching terms: ``1/(1+z)``, ``1/(1+z²)`` and ``z/(1+z²)`` for every
+    input ``z`` (or those in ``of``), and the same denominators times each other input ``w``
+    (``w/(1+z)``, ``w/(1+z²)``, ``w z/(1+z²)``) when ``cross``.
+
+    With the constant term and the monomials beside them they span the Michaelis–Menten and
+    Holling forms (``z/(1+z) = 1 - 1/(1+z)``, ``z w/(1+z) = w - w/(1+z)``), Hill switches
+    (``z²/(1+z²) = 1 - 1/(1+z²)``) and the rational kinetics of Strogatz's textbook models, in
+    units where the half-saturation constant is 1. ``positive`` lists the inputs that stay
+    above -1 on the data (default: every chosen one), the only ones given ``1/(1+z)``.
+
+    >>> x, y = sp.symbols("x y")
+    >>> RationalTerms(of=[x]).terms([x, y])
+    [1/(x + 1), y/(x + 1), 1/(x**2 + 1), x/(x**2 + 1), y/(x**2 + 1), x*y/(x**2 + 1)]
+    >>> RationalTerms(cross=False, positive=()).terms([x])
+    [1/(x**2 + 1), x/(x**2 + 1)]
+    """
+
+    of: tuple | None = None
+    positive: tuple | None = None
+    cross: bool = True
+
+    def __post_init__(self):
+        for name in ("of", "positive"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    def terms(self, inputs):
+        chosen = list(inputs) if self.of is None else [_find_input(o, inputs) for o in self.of]
+        positive = chosen if self.positive is None else [_find_input(o, inputs) for o in self.positive]
+        out: list[sp.Expr] = []
+        for z in chosen:
+            others = [w for w in inputs if w != z] if self.cross else []
+            if z in positive:
+                out.append(1 / (1 + z))
+                out.extend(w / (1 + z) for w in others)
+            out.extend([1 / (1 + z**2), z / (1 + z**2)])
+            out.extend(w / (1 + z**2) for w in others)
+            out.extend(w * z / (1 + z**2) for w in others)
+        return _dedup(out)
+
+
+@dataclasses.dataclass(frozen=True)
 class Custom(Library):
     """User terms: each item is either a SymPy expression of the inputs (used as it is) or
     a function of one argument (``sp.exp``, ``lambda z: 1 / (1 + z**2)``) applied to every
@@ -227,7 +270,7 @@ def _dedup(terms: Sequence[sp.Expr]) -> list[sp.Expr]:
 
 
 #: Library names accepted by `make_library` (and ``sm.discover(library=...)``).
-NAMES = ("polynomial", "poly", "linear", "trig", "fourier", "sin", "cos", "exp")
+NAMES = ("polynomial", "poly", "linear", "trig", "fourier", "sin", "cos", "exp", "rational")
 
 
 def make_library(spec: Any = None, degree: int = 3) -> Library:
@@ -236,8 +279,8 @@ def make_library(spec: Any = None, degree: int = 3) -> Library:
     ``spec`` may be ``None`` (polynomials up to ``degree``), a Library, a name (one of
     `NAMES`: ``"polynomial"`` uses ``degree``, ``"linear"`` is degree 1, ``"trig"``
     adds sin and cos of every input, ``"sin"``/``"cos"``/``"exp"`` one function of every
-    input), a SymPy expression (one fixed term), a function of one argument, or a list
-    mixing all of these.
+    input, ``"rational"`` the saturating terms of `RationalTerms`), a SymPy expression (one fixed
+    term), a function of one argument, or a list mixing all of these.
 
     >>> x = sp.Symbol("x")
     >>> make_library("linear").terms([x])
@@ -259,6 +302,8 @@ def make_library(spec: Any = None, degree: int = 3) -> Library:
             return Trig(kinds=(name,))
         if name == "exp":
             return Custom((sp.exp,))
+        if name == "rational":
+            return RationalTerms()
         raise UnknownLibraryError(
             f"Unknown library {spec!r}; known names: {', '.join(NAMES)}."
             + suggest(name, NAMES)
