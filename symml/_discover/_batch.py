@@ -283,21 +283,19 @@ class SolverSelection:
         along the shortest trajectory: at each sample, the distance between the solutions from
         the data's initial values and from values moved by `NUDGE` (in units of each state's
         spread), over that initial distance. ``None`` when it does not integrate. A chaotic
-        flow amplifies exponentially (Lorenz: ~10⁴ over ten time units); a stable cycle or
-        equilibrium keeps it near one or below."""
+        flow amplifies exponentially once on its attractor (Lorenz over 25 time units from the
+        zoo's start: well above 10³; over the first ten, while it approaches the attractor,
+        only ~4); a stable cycle or equilibrium keeps it near one or below."""
         run = min(self.runs, key=lambda r: r.obs.shape[0])
         scale = np.ones(len(self.inputs))
         scale[run.obs_cols] = self.col_scale[: len(run.obs_cols)]
         nudge = NUDGE * scale * np.where(np.arange(len(self.inputs)) % 2 == 0, 1.0, -1.0)
-        P = np.zeros((BATCH, *W.shape))
-        P[0] = W
         out = []
         for y0 in (run.y0, run.y0 + jnp.asarray(nudge)):
-            ys, res = self._solve(P, dataclasses.replace(run, y0=y0))
-            ys = np.asarray(ys)[0, : len(run.obs)]
-            if int(np.asarray(res)[0]) != 0 or not np.all(np.isfinite(ys)):
+            ys, res = self._solve_rows(W[None], dataclasses.replace(run, y0=y0))
+            if int(res[0]) != 0 or not np.all(np.isfinite(ys[0])):
                 return None
-            out.append(ys / scale)
+            out.append(ys[0] / scale)
         distance = np.linalg.norm(out[1] - out[0], axis=1)
         return distance / float(np.linalg.norm(nudge / scale))
 
@@ -360,17 +358,24 @@ class SolverSelection:
         assert self._model_solve is not None
         return self._model_solve(np.asarray(P), run.y0, run.ts)
 
-    def simulate(self, P: np.ndarray, batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``[(ys (B, n, states), ok (B,))]`` per run for the weight matrices ``P``, padded to
-        ``batch`` (one compilation per shape)."""
-        B = P.shape[0]
-        pad = np.zeros((max(batch, B) - B, *P.shape[1:]))
-        PP = np.concatenate([P, pad])
+    def _solve_rows(self, Ws: np.ndarray, run: _Run) -> tuple[np.ndarray, np.ndarray]:
+        """``(ys (B, samples, states), result codes (B,))`` of the weight matrices ``Ws`` on
+        ``run``, solved in zero-padded chunks of `BATCH` (one compiled shape)."""
+        ys, res = [], []
+        for lo in range(0, Ws.shape[0], BATCH):
+            chunk = Ws[lo : lo + BATCH]
+            pad = np.zeros((BATCH - len(chunk), *Ws.shape[1:]))
+            y, r = self._solve(np.concatenate([chunk, pad]), run)
+            ys.append(np.asarray(y)[: len(chunk), : len(run.obs)])
+            res.append(np.asarray(r)[: len(chunk)])
+        return np.concatenate(ys), np.concatenate(res)
+
+    def simulate(self, P: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(ys (B, n, states), ok (B,))]`` per run for the weight matrices ``P``."""
         bound = np.asarray(self.bound)
         out = []
         for run in self.runs:
-            ys, res = self._solve(PP, run)
-            ys, res = np.asarray(ys)[:B, : len(run.obs)], np.asarray(res)[:B]
+            ys, res = self._solve_rows(P, run)
             ok = (res == 0) & np.all(np.isfinite(ys), axis=(1, 2))
             ok &= ~np.any(np.abs(ys) >= 0.999 * bound, axis=(1, 2))
             out.append((ys, ok))
@@ -382,17 +387,15 @@ class SolverSelection:
         out = []
         B = Ws.shape[0]
         for run in self.runs:
-            rows = []
-            for lo in range(0, B, BATCH):
-                chunk = Ws[lo : lo + BATCH]
-                pad = np.zeros((BATCH - len(chunk), *Ws.shape[1:]))
-                ys, _ = self._solve(np.concatenate([chunk, pad]), run)
-                rows.append(np.asarray(ys)[: len(chunk), : len(run.obs)])
-            ys = np.concatenate(rows)
+            ys, _ = self._solve_rows(Ws, run)
             r = (ys[:, :, run.obs_cols] - np.nan_to_num(run.obs)[None]) / self.col_scale
             r = np.where(np.isfinite(r), r, 1e3)
             out.append(np.where(np.isfinite(run.obs)[None], r, 0.0).reshape(B, -1))
         return np.concatenate(out, axis=1)
+
+    def noise_floor(self, run: _Run) -> float:
+        """The scaled residual sum the noise alone leaves on ``run``."""
+        return float(np.sum(np.isfinite(run.obs) * (self.col_noise / self.col_scale) ** 2))
 
     def refit(self, W0: np.ndarray) -> tuple[np.ndarray, float] | None:
         """Levenberg–Marquardt on the non-zero weights of ``W0`` against every trajectory:
@@ -401,22 +404,6 @@ class SolverSelection:
         The Jacobian is by forward differences, all columns in one batched solve: the
         batched solve is compiled already, and a forward-mode Jacobian through diffrax would
         be a second compilation costing more than every refit of a discovery together."""
-        # windows of a chaotic record make a rugged landscape in which LM creeps: a few
-        # iterations improve on the regression's coefficients, more rarely pay
-        fitted = self._refit(W0, 10 if self.window is None else 3)
-        if fitted is None:
-            return None
-        W, r, J, floor = fitted
-        k = J.shape[1]
-        rows, cols = np.nonzero(W0)
-        z = W[rows, cols]
-        s2 = max(float(r @ r), floor) / max(J.shape[0] - k, 1)
-        se = np.sqrt(np.clip(np.diag(s2 * np.linalg.pinv(J.T @ J)), 1e-300, None))
-        return W, float(np.min(np.abs(z) / se))
-
-    def _refit(self, W0: np.ndarray, per_weight: int) -> tuple[np.ndarray, Any, Any, float] | None:
-        """LM from ``W0`` with ``per_weight (k + 1)`` evaluations: ``(W, residuals, Jacobian,
-        noise floor of the residual sum)``."""
         from scipy.optimize import least_squares
 
         rows, cols = np.nonzero(W0)
@@ -430,9 +417,7 @@ class SolverSelection:
             return W
 
         # the residual the noise alone leaves: a refit that reaches it has nothing left to gain
-        floor = sum(
-            float(np.sum(np.isfinite(run.obs) * (self.col_noise / self.col_scale) ** 2)) for run in self.runs
-        )
+        floor = sum(self.noise_floor(run) for run in self.runs)
 
         def fun(z):
             r = self.residuals(weights(z)[None])[0]
@@ -453,7 +438,10 @@ class SolverSelection:
         z0 = W0[rows, cols].copy()
         try:
             options: dict[str, Any] = dict(jac=jac, method="lm", ftol=REFIT_TOL, xtol=REFIT_TOL)
-            sol = least_squares(fun, z0, max_nfev=per_weight * (k + 1), **options)
+            # windows of a chaotic record make a rugged landscape in which LM creeps: a few
+            # iterations improve on the regression's coefficients, more rarely pay
+            budget = (10 if self.window is None else 3) * (k + 1)
+            sol = least_squares(fun, z0, max_nfev=budget, **options)
             z, r, J = sol.x, sol.fun, np.asarray(sol.jac)
         except _AtFloor as stop:
             # on (nearly) noise-free data the regression's coefficients are right already, and
@@ -462,32 +450,38 @@ class SolverSelection:
             r, J = self.residuals(weights(z)[None])[0], jac(z)
         except (ValueError, np.linalg.LinAlgError):
             return None
-        return weights(z), r, J, floor
+        n = J.shape[0]
+        s2 = max(float(r @ r), floor) / max(n - k, 1)
+        se = np.sqrt(np.clip(np.diag(s2 * np.linalg.pinv(J.T @ J)), 1e-300, None))
+        return weights(z), float(np.min(np.abs(z) / se))
 
-    def score(self, P: np.ndarray, batch: int) -> list[tuple[TrajectoryFit | None, float, tuple]]:
+    def score(self, P: np.ndarray) -> list[tuple[TrajectoryFit | None, float, tuple]]:
         """``(fit, worst trajectory R², per-trajectory R²)`` for each row of ``P``; ``fit`` is
         ``None`` where the combination does not integrate."""
-        sims = self.simulate(P, batch)
+        sims = self.simulate(P)
         out: list[tuple[TrajectoryFit | None, float, tuple]] = []
         n_series = len(self._series)
+        # what does not depend on the combination: observation count, noise floor, spread
+        n = sum(int(np.isfinite(run.obs).sum()) for run in self.runs)
+        floor = sum(self.noise_floor(run) for run in self.runs)
+        sst = np.zeros(n_series)
+        for run in self.runs:
+            dev = np.where(np.isfinite(run.obs), np.nan_to_num(run.obs) - run.mean, 0.0) / self.col_scale
+            sst[run.series] += float(np.sum(dev**2))
         for b in range(P.shape[0]):
             if not all(ok[b] for _, ok in sims):
                 out.append((None, -math.inf, ()))
                 continue
-            rss, n, floor, n_eff = 0.0, 0, 0.0, 0.0
-            sse, sst = np.zeros(n_series), np.zeros(n_series)
+            rss, n_eff = 0.0, 0.0
+            sse = np.zeros(n_series)
             for (ys, _), run in zip(sims, self.runs):
                 pred = ys[b][:, run.obs_cols]
                 good = np.isfinite(run.obs)
                 r = np.where(good, (pred - np.nan_to_num(run.obs)) / self.col_scale, 0.0)
                 rss += float(np.sum(r**2))
-                n += int(good.sum())
-                floor += float(np.sum(good * (self.col_noise / self.col_scale) ** 2))
                 for c in range(r.shape[1]):
                     n_eff += effective_samples(r[good[:, c], c])
-                dev = np.where(good, np.nan_to_num(run.obs) - run.mean, 0.0) / self.col_scale
                 sse[run.series] += float(np.sum(r**2))
-                sst[run.series] += float(np.sum(dev**2))
             r2s = tuple(float(1.0 - e / s) if s > 0 else math.nan for e, s in zip(sse, sst))
             r2 = float(np.nanmin(r2s)) if r2s else math.nan
             out.append((TrajectoryFit(rss, n, floor, max(n_eff, 2.0)), r2, r2s))

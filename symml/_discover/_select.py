@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._batch import BATCH, SolverSelection, TrajectoryFit
+from ._batch import SolverSelection, TrajectoryFit
 from ._candidates import Support
 
 #: a term whose coefficient is within this many standard errors of zero is not supported
@@ -45,7 +45,7 @@ MAX_SWEEPS = 3
 #: best combinations whose coefficients are refitted through the solver before the final choice
 REFIT = 4
 #: a record on which the starting model amplifies a small change of the initial values more
-#: than this is chaotic (Lorenz over ten time units: ~10⁴; limit cycles and equilibria: ~1)
+#: than this is chaotic (Lorenz over 25 time units: well above it; limit cycles and equilibria: ~1)
 CHAOTIC = 1e3
 #: windows on a chaotic record last until a change is amplified this much
 WINDOW_GROWTH = 10.0
@@ -95,6 +95,13 @@ def pick(scored: Sequence[Scored]) -> Scored:
         if best_significant.criterion <= best.criterion + OVERRIDE:
             return best_significant
     return best
+
+
+def common_count(scored: Sequence[Scored]) -> float | None:
+    """The count of independent residuals every criterion is put on: that of the combination
+    that fits the trajectories best (``None`` when none integrates)."""
+    fits = [s.fit for s in scored if s.ok and s.fit is not None]
+    return min(fits, key=lambda f: f.rss).n_eff if fits else None
 
 
 def start_of(candidates: Sequence[Sequence[Support]]) -> tuple[int, ...]:
@@ -147,7 +154,6 @@ def select(
     sample count, prices a term; but a poor model's residuals are one slow drift (the empty
     model's: a count of 3 or 4), and pricing everything by it would let the regression alone
     decide, returning ``x' = 0`` for a clear trend."""
-    batch = BATCH
     start = start_of(candidates)
     done: dict[tuple[int, ...], Scored] = {}
     common = [math.nan]
@@ -161,24 +167,22 @@ def select(
         return Scored(c, math.inf, r2, ok, sig and t_min >= SIGNIFICANCE, r2s, coefs, fit, k, reg, small)
 
     def recount(extra: Sequence[Scored] = ()) -> None:
-        fits = [s.fit for s in (*done.values(), *extra) if s.ok and s.fit is not None]
-        if not fits:
-            return
-        common[0] = min(fits, key=lambda f: f.rss).n_eff
-        for c, s in done.items():
-            done[c] = s.rescored(common[0])
+        n_eff = common_count([*done.values(), *extra])
+        if n_eff is not None:
+            common[0] = n_eff
+            for c, s in done.items():
+                done[c] = s.rescored(n_eff)
 
     def evaluate(choices: list[tuple[int, ...]]):
         todo = [c for c in dict.fromkeys(choices) if c not in done]
-        for lo in range(0, len(todo), batch):
-            chunk = todo[lo : lo + batch]
+        if todo:
             P = np.stack(
                 [
                     selection.parameters([candidates[i][c[i]].coef for i in range(len(candidates))])
-                    for c in chunk
+                    for c in todo
                 ]
             )
-            for c, (fit, r2, r2s) in zip(chunk, selection.score(P, batch)):
+            for c, (fit, r2, r2s) in zip(todo, selection.score(P)):
                 done[c] = make(c, fit, r2, r2s)
         recount()
         return pick([done[c] for c in choices])
@@ -207,7 +211,7 @@ def select(
             refitted.append(s)
             continue
         W, t_min = fit
-        ((traj, r2, r2s),) = selection.score(W[None], batch)
+        ((traj, r2, r2s),) = selection.score(W[None])
         if traj is None:
             refitted.append(s)
             continue

@@ -23,7 +23,7 @@ from ..distill.base import Candidate, Expression, r2_score
 from ._batch import SolverSelection, noise_level
 from ._candidates import best_supports
 from ._errors import DiscoveryError, DiscoveryWarning
-from ._select import CHAOTIC, REFIT, followed, select
+from ._select import CHAOTIC, REFIT, common_count, followed, select
 
 #: a column whose pivoted-QR diagonal is below this fraction of the largest is dependent
 RANK_TOL = 1e-7
@@ -161,9 +161,8 @@ def choose_through_solver(data, bases, orders, cols, inputs, terms, Theta, Y, re
     found = {name: (*select(selection, cands, refits), cands) for name, cands in found.items()}
     tried = sum(len(f[1]) for f in found.values())
     winners = {name: f[0] for name, f in found.items() if f[0].ok}
-    fits = [w.fit for w in winners.values() if w.fit is not None]
-    if fits:
-        n_eff = min(fits, key=lambda f: f.rss).n_eff
+    n_eff = common_count(list(winners.values()))
+    if n_eff is not None:
         winners = {name: w.rescored(n_eff) for name, w in winners.items()}
     library_choice = next(iter(found))
     if winners:

@@ -108,8 +108,9 @@ def select_law(
     keep = np.ones(n_terms, bool) if allowed is None else np.asarray(allowed, bool)
     pool = [i for i in range(n_terms) if keep[i]]
     supports = [s for k in range(1, MAX_TERMS + 1) for s in itertools.combinations(pool, k)]
+    # no law: the standardised path itself, with every residual left
+    empty = Candidate((), 1.0 / std, -mean / std, np.zeros(0), 1.0)
     if not supports:
-        empty = Candidate((), 1.0 / std, -mean / std, np.zeros(0), 1.0)
         return empty, [empty]
     feats = jax.jit(jax.vmap(features))
     idx = np.array([s + (-1,) * (MAX_TERMS - len(s)) for s in supports])
@@ -126,7 +127,6 @@ def select_law(
             if cand is not None and np.all(np.abs(cand.coef) >= threshold):
                 refined.append(cand)
     if not refined:
-        empty = Candidate((), 1.0 / std, -mean / std, np.zeros(0), 1.0)
         return empty, [empty]
     by_size = {
         k: min((c for c in refined if len(c.support) == k), key=lambda c: c.residual, default=None)

@@ -18,7 +18,7 @@ def discover_cli(args: Any) -> int:
         columns = [c.strip() for c in args.columns.split(",") if c.strip()]
     data = Dataset.from_csv(args.data, time=args.time, columns=columns)
     options: dict[str, Any] = {}
-    degree = getattr(args, "degree", None)
+    degree = args.degree
     if args.backend == "sindy":
         if degree is not None or args.trig:
             lib = Polynomial(3 if degree is None else int(degree))
@@ -33,7 +33,7 @@ def discover_cli(args: Any) -> int:
         backend=args.backend,
         differentiation=args.differentiation,
         order=args.order,
-        select=getattr(args, "select", "solver"),
+        select=args.select,
         **options,
     )
     print(found.summary())
