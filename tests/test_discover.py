@@ -130,6 +130,7 @@ def test_van_der_pol(vdp, noise, observed):
 
 
 @pytest.mark.parametrize("method, step", [("savgol", 1), ("finite_difference", 1), ("spline", 4)])
+@pytest.mark.slow  # 24 s: three discoveries chosen through the solver
 def test_pointwise_methods_on_clean_data(vdp, method, step):
     model, datasets = vdp
     x, v = model.states
@@ -345,6 +346,7 @@ def test_cli_discover(pendulum_csv, tmp_path, capsys):
     assert set(df.columns) == {"trajectory", "t", "theta", "theta_t"}
 
 
+@pytest.mark.slow  # 22 s: five CLI discoveries, three of them chosen through the solver
 def test_cli_discover_default_is_the_weak_form_and_errors(pendulum_csv, tmp_path, capsys, monkeypatch):
     assert main(["discover", str(pendulum_csv), "--trig", "--degree", "2"]) == 0
     text = capsys.readouterr().out
