@@ -29,7 +29,7 @@ from ._batch import SolverSelection
 from ._candidates import Support
 from ._errors import DiscoveryError
 from ._select import select
-from ._validated import warn_on_fit
+from ._validated import best_regression_r2, warn_on_fit
 
 #: members of each equation's front tried through the solver
 PER_EQUATION = 6
@@ -132,7 +132,7 @@ def choose_from_fronts(
                 "scale": scale,
             },
         )
-    warn_on_fit(best.traj_r2, notes)
+    warn_on_fit(best.traj_r2, notes, best_regression_r2(out))
     validation: dict[str, Any] = {
         "r2": tuple(float(v) for v in best.per_trajectory_r2),
         "criterion": float(best.criterion),

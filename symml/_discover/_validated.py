@@ -234,7 +234,7 @@ def choose_through_solver(data, bases, orders, cols, inputs, terms, Theta, Y, re
                 DiscoveryWarning,
                 stacklevel=4,
             )
-    warn_on_fit(best.traj_r2, notes)
+    warn_on_fit(best.traj_r2, notes, best_regression_r2(out))
     validation: dict[str, Any] = {
         "r2": tuple(float(v) for v in best.per_trajectory_r2),
         "criterion": float(best.criterion),
@@ -277,14 +277,35 @@ def library_families(terms: Sequence[sp.Expr], inputs: Sequence[sp.Expr]) -> dic
     return out
 
 
-def warn_on_fit(r2: float, notes: list[str]) -> None:
+def best_regression_r2(results: dict) -> float:
+    """The best finite R² of the chosen equations on the estimated derivatives (NaN: none)."""
+    return max((float(r.r2) for r in results.values() if math.isfinite(float(r.r2))), default=math.nan)
+
+
+def warn_on_fit(r2: float, notes: list[str], regression_r2: float = math.nan) -> None:
     """Note and warn when the chosen model, integrated, reproduces its data poorly (worst
-    trajectory R² ``r2``) or no better than a constant."""
-    if r2 <= NOISE_R2:
+    trajectory R² ``r2``) or no better than a constant; the data look like noise only when the
+    regression on the estimated derivatives (best R² ``regression_r2``, NaN: unknown) explains
+    them no better either, otherwise the library lacks what the dynamics need."""
+    if r2 <= NOISE_R2 and not regression_r2 > NOISE_R2:
         notes.append(f"no model reproduces the data better than a constant (R2 = {r2:.3g}): pure noise?")
         warnings.warn(
             f"sm.discover: the data look like noise: the best model integrated against them reaches "
             f"R2 = {r2:.3g}, no better than a constant.",
+            DiscoveryWarning,
+            stacklevel=5,
+        )
+    elif r2 <= NOISE_R2:
+        notes.append(
+            f"the model does not reproduce its data (worst trajectory R2 = {r2:.3g}) although the "
+            f"regression explains the estimated derivatives (R2 = {regression_r2:.3g})"
+        )
+        warnings.warn(
+            f"sm.discover: the discovered model does not reproduce its data: integrated from the "
+            f"data's initial values its worst trajectory has R2 = {r2:.3g}, although the regression "
+            f"explains the estimated derivatives (R2 = {regression_r2:.3g}). The library may lack "
+            "terms the dynamics need (try library='trig' or 'rational', a higher degree, or the "
+            "default library).",
             DiscoveryWarning,
             stacklevel=5,
         )

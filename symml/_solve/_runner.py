@@ -22,7 +22,7 @@ the solve succeeded and whether to switch solvers. In the packed layout ``p`` is
 >>> vec = np.array([1.0, 1.0, 1.3, 0.9, 1.8, 0.8, 0.0, 1.0])  # y0, p, t0, t1
 >>> ys, _, _, ts, p, status = run({}, vec, None, None, None, None)
 >>> ys.shape, ts.tolist(), p.tolist(), status.tolist()
-((3, 2), [0.0, 0.5, 1.0], [1.3, 0.9, 1.8, 0.8], [0.0, inf, 11.0])
+((3, 2), [0.0, 0.5, 1.0], [1.3, 0.9, 1.8, 0.8], [0.0, inf, 13.0])
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optimistix as optx
 
 from .._compile._codegen import CompiledFunction, CompiledModel, compile_exprs, rhs_program
 from .._compile._jacobian import block_jacobian
@@ -97,7 +96,6 @@ def make_runner(
         and isinstance(slv_key, str)
         and slv_key in _RESCALED
     )
-    order = solver.error_order(diffrax.ODETerm(lambda t, y, a: y)) if rescale else None
 
     # Why a span baked in at all (``span`` given): diffrax with the span traced costs 10-15 % more
     # per solve than with constants (the Brusselator, 222 steps: a hand-written solve taking the
@@ -145,19 +143,20 @@ def make_runner(
             unit = np.linspace(0.0, 1.0, int(n_save or 1)).astype(dtype)
             tau: Any = unit if count_only else (ts - t0) / length
             a, b = 0.0, 1.0
-            dt0 = None if dt0 is None else dt0 / length
-            # diffrax's first-step heuristic is not invariant to the rescaling (its 0.01 and
-            # 1/order power see f scaled by the span): chosen in tau it took 226 steps on the
-            # Brusselator where real time takes 222. Choose it in real time, as diffrax would
-            # (which solves a backward span forward in reflected time).
-            first = None if dt0 is not None else _real_time_step(vf.fn, t0, length, order, rtol, atol)
+            # The first step diffrax takes in real time, in tau: diffrax 0.7 wraps the term before
+            # its first-step heuristic, which then returns its fallback 0.01 for every ODE (the
+            # heuristic is dead code there). Choosing 0.01 / |length| gives the steps the same
+            # solve takes in real time (with the span baked in, or hand-written), so that a
+            # result does not depend on which span a configuration happened to see first; the
+            # heuristic applied in tau took 226 steps on the Brusselator where real time takes
+            # 222, and applied in real time it differed from the baked solve by 1e-8.
+            dt0 = DIFFRAX_FIRST_STEP / jnp.abs(length) if dt0 is None else dt0 / length
         else:
-            length, tau, a, b, first = None, ts, t0, t1, None
+            length, tau, a, b = None, ts, t0, t1
         ev = TerminalEvent(cond, direction=rising) if cond is not None else None
 
         def one(y0_, p_):
-            step = dt0 if first is None else first(y0_, p_)
-            options = SolveOptions(solver, controller, adjoint, max_steps, step, ev, detect)
+            options = SolveOptions(solver, controller, adjoint, max_steps, dt0, ev, detect)
             return integrate(vf, y0_, tau, p_, options, t0=a, t1=b)
 
         out = jax.vmap(one)(y0, p) if y0.ndim > 1 else one(y0, p)
@@ -193,46 +192,8 @@ def make_runner(
 #: Solve with explicit adaptive solvers in normalised time (see `make_runner`).
 RESCALE = True
 _RESCALED = ("tsit5", "dopri5", "dopri8", "bosh3")
-
-
-def _real_time_step(f: Any, t0: Any, length: Any, order: Any, rtol: float, atol: float) -> Any:
-    """``(y0, p) -> `` the first step in normalised time that diffrax chooses in real time."""
-    sign = jnp.sign(length)
-
-    def forward(s, y, args):
-        return sign * f(t0 + sign * s, y, args)
-
-    return lambda y0, p: first_step(forward, 0.0, y0, p, order, rtol, atol) / jnp.abs(length)
-
-
-def first_step(f: Any, t0: Any, y0: Any, p: Any, order: Any, rtol: float, atol: float) -> Any:
-    """The first step diffrax's `PIDController` chooses for ``y' = f(t, y, p)`` (Hairer's
-    heuristic, as ``diffrax._step_size_controller.pid._select_initial_step`` writes it).
-
-    >>> import diffrax, jax.numpy as jnp
-    >>> f = lambda t, y, p: jnp.stack([y[1], -10 * y[0]])
-    >>> order = diffrax.Tsit5().error_order(diffrax.ODETerm(f))
-    >>> h = first_step(f, 0.0, jnp.ones(2), None, order, 1e-7, 1e-9)
-    >>> pid = diffrax.PIDController(rtol=1e-7, atol=1e-9)
-    >>> def solve(dt0):
-    ...     sol = diffrax.diffeqsolve(diffrax.ODETerm(f), diffrax.Tsit5(), 0.0, 3.0, dt0, jnp.ones(2),
-    ...                               stepsize_controller=pid)
-    ...     return int(sol.stats["num_steps"]), float(sol.ys[-1, 0])
-    >>> (n_own, y_own), (n, y) = solve(None), solve(h)  # diffrax's own first step, and this one
-    >>> n_own == n, abs(y_own - y) < 1e-12
-    (True, True)
-    """
-    scale = atol + jnp.abs(y0) * rtol
-    f0 = f(t0, y0, p)
-    d0, d1 = optx.rms_norm(y0 / scale), optx.rms_norm(f0 / scale)
-    small = (d0 < 1e-5) | (d1 < 1e-5)
-    h0 = jnp.where(small, 1e-6, 0.01 * (d0 / jnp.where(small, 1, d1)))
-    f1 = f(t0 + h0, y0 + h0 * f0, p)
-    d2 = optx.rms_norm((f1 - f0) / scale) / h0
-    max_d = jnp.maximum(d1, d2)
-    h1 = jnp.where(max_d <= 1e-15, jnp.maximum(1e-6, h0 * 1e-3), (0.01 / max_d) ** (1 / order))
-    # diffrax stops the gradient through its own choice of the first step too
-    return jax.lax.stop_gradient(jnp.minimum(100 * h0, h1))
+#: The first step diffrax's adaptive solves take in real time when given none (see `make_runner`).
+DIFFRAX_FIRST_STEP = 0.01
 
 
 class Rescaled(eqx.Module):
