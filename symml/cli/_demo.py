@@ -3,7 +3,8 @@
 1. **data**: u' = α u − β u v, v' = −γ v + δ u v (α, β, γ, δ = 1.3, 0.9, 0.8, 1.8) sampled on
    t ∈ [0, 5] every 0.25 with 5 % noise;
 2. **train** the universal ODE u' = α u + U₀(u, v), v' = −γ v + U₁(u, v) (α, γ known, U a
-   2 → 32 → 32 → 2 network) through the solver (Adam, then L-BFGS);
+   2 → 32 → 32 → 2 network) through the solver (Adam, then L-BFGS), from `STARTS` initial
+   weights, the lowest loss kept;
 3. **distill** U with SINDy (polynomials to degree 4, structures chosen through the solver on
    the data) or Operon;
 4. **refit** the discovered constants through the solver;
@@ -28,6 +29,8 @@ import sympy as sp
 
 TRUE = {"alpha": 1.3, "beta": 0.9, "gamma": 0.8, "delta": 1.8}
 T_TRAIN, T_EXTRAPOLATE = 5.0, 50.0
+#: training runs from different initial weights; the one with the lowest loss is distilled
+STARTS = 3
 
 
 @dataclasses.dataclass
@@ -98,7 +101,15 @@ def demo_chain(
         name="lotka_volterra_ude",
     )
     phases = dict(optimizer=sm.Adam(steps=100), polish=sm.LBFGS(steps=300)) if quick else {}
-    trained = sm.train(ude, data, **phases, seed=seed, verbose=verbose)
+    # Several starts, the lowest loss kept: a single run ends in a poor minimum now and then
+    # (measured: seed 2 of 0-4 at 5 % noise, loss 0.0018 where its other starts reach 0.0005;
+    # its network then distils to spurious u^2 v^2 terms). With 3 starts seeds 0-4 all
+    # recover the two interaction terms.
+    runs = [
+        sm.train(ude, data, **phases, seed=STARTS * seed + k, verbose=verbose and k == 0)
+        for k in range(STARTS)
+    ]
+    trained = min(runs, key=lambda run: float(run.loss))
     lap("train")
 
     options = {"max_time": 20.0 if quick else 60.0, "random_state": seed} if backend == "operon" else {}
@@ -124,11 +135,19 @@ def demo_chain(
 
     t_far = np.linspace(0.0, T_EXTRAPOLATE, 1001)
     truth = sm.simulate(lv, saveat=jnp.asarray(t_far))
-    recovered = sm.simulate(refit.model, saveat=jnp.asarray(t_far))
-    ude_far = trained.predict(ts=t_far, max_steps=1 << 18)
     late = t_far > T_TRAIN
+    try:
+        recovered = sm.simulate(refit.model, saveat=jnp.asarray(t_far))
+    except sm.SolveError:
+        # a distilled model can blow up beyond the data (Operon's rough terms): it is shown on
+        # the training window and scores an infinite extrapolation error
+        recovered = sm.simulate(refit.model, saveat=jnp.asarray(t_far[~late]))
+    ude_far = trained.predict(ts=t_far, max_steps=1 << 18)
     rmse = {}
     for name, traj in (("recovered", recovered), ("ude", ude_far)):
+        if len(traj.t) < t_far.size:
+            rmse[name] = float("inf")
+            continue
         err = np.asarray(traj.y)[late][:, :2] - np.asarray(truth.y)[late][:, :2]
         rmse[name] = float(np.sqrt(np.nanmean(err**2))) if np.all(np.isfinite(err)) else float("inf")
     lap("extrapolate")
@@ -147,6 +166,10 @@ def demo_chain(
         extrapolation_rmse=rmse,
         far=(recovered, ude_far),
     )
+
+
+def _rmse(value: float) -> str:
+    return f"{value:.4g}" if np.isfinite(value) else f"inf (blows up before t = {T_EXTRAPOLATE:g})"
 
 
 def run_demo(backend: str = "sindy", seed: int = 0, out: str = "symml-demo", quick: bool = False) -> int:
@@ -181,8 +204,8 @@ def run_demo(backend: str = "sindy", seed: int = 0, out: str = "symml-demo", qui
     print(f"\nRecovered {verdict}; largest coefficient error after refit {r.max_error:.2%}.")
     print(
         f"Extrapolation to t = {T_EXTRAPOLATE:g} (RMSE on t > {T_TRAIN:g} against the truth): "
-        f"recovered model {r.extrapolation_rmse['recovered']:.4g}, "
-        f"universal ODE {r.extrapolation_rmse['ude']:.4g}"
+        f"recovered model {_rmse(r.extrapolation_rmse['recovered'])}, "
+        f"universal ODE {_rmse(r.extrapolation_rmse['ude'])}"
     )
     print("Wall time per stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in r.times.items()))
     os.makedirs(out, exist_ok=True)
