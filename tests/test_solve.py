@@ -360,3 +360,20 @@ def test_simulate_on_a_neural_model_needs_no_compile_first():
 def test_an_event_is_a_sympy_expression_not_a_string():
     with pytest.raises(TypeError, match="Event needs a SymPy expression, got the string 'y'"):
         sm.Event("y")
+
+
+def test_a_first_step_against_the_span_is_named():
+    lv = sm.zoo.lotka_volterra()
+    sm.simulate(lv, t_span=(0.0, 1.0), saveat=3, dt0=0.01)  # the fast path is keyed on dt0 too
+    with pytest.raises(sm.InvalidValueError, match=r"dt0=0.01 points away from t1: .* from 1.0 to 0.0"):
+        sm.simulate(lv, t_span=(1.0, 0.0), saveat=3, dt0=0.01)
+    with pytest.raises(sm.InvalidValueError, match="dt0 must be a finite, non-zero step, got 0.0"):
+        sm.simulate(lv, t_span=(0.0, 1.0), saveat=3, dt0=0.0)
+    with pytest.raises(sm.InvalidValueError, match="dt0 must be a number"):
+        sm.simulate(lv, t_span=(0.0, 1.0), saveat=3, dt0="small")
+    u, v = lv.states
+    near = {u: 0.5, v: 1.5}  # near the centre (the zoo's start blows up backwards)
+    back = sm.simulate(lv, ics=near, t_span=(1.0, 0.0), saveat=3, dt0=-0.01)
+    fwd = sm.simulate(lv, ics=near, t_span=(1.0, 0.0), saveat=3)
+    assert back.t.tolist() == [1.0, 0.5, 0.0]
+    np.testing.assert_allclose(back.y, fwd.y, rtol=1e-6)

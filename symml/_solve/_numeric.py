@@ -37,7 +37,7 @@ from ..errors import SolveError
 from ._core import OK, check_result
 from ._domain import domain_hint
 from ._ensemble import DEFAULT_MEMORY_BUDGET, check_output_fits, chunk_members, member_bytes, solve_members
-from ._options import IMPLICIT, require_dt0, resolve_solver
+from ._options import IMPLICIT, check_dt0, require_dt0, resolve_solver
 from ._runner import make_runner, new_trajectory
 
 __all__ = ["NumericPlan", "simulate_numeric", "AUTO_EXPLICIT", "AUTO_IMPLICIT"]
@@ -285,6 +285,8 @@ def simulate_numeric(
     _, solver_name, can_adapt = resolve_solver(AUTO_EXPLICIT if auto else solver)
     fixed = not (adaptive and can_adapt)
     require_dt0(solver_name, fixed, adaptive, dt0)
+    if not traced:
+        check_dt0(dt0, float(t0), float(t1))
     if event is not None and not isinstance(event, Event):
         raise TypeError(f"event must be sm.Event(expr, direction=...), got {type(event).__name__}")
     if model.neural:

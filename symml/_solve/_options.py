@@ -15,6 +15,7 @@ ConstantStepSize()
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -125,6 +126,24 @@ def require_dt0(name: str, fixed: bool, adaptive: bool, dt0: Any) -> None:
         why = "takes fixed steps" if adaptive else "was asked for fixed steps (adaptive=False)"
         raise MissingValueError(
             f"Solver {name} {why}: pass dt0, the step size (sm.simulate also takes dt= for fixed steps)."
+        )
+
+
+def check_dt0(dt0: Any, t0: float, t1: float) -> None:
+    """Raise `InvalidValueError` unless ``dt0`` (when given) is a finite, non-zero number that
+    points from ``t0`` to ``t1`` (diffrax would stop with a runtime error inside the solve)."""
+    if dt0 is None:
+        return
+    try:
+        h = float(dt0)
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"dt0 must be a number (the first step), got {dt0!r}.") from None
+    if not math.isfinite(h) or h == 0:
+        raise InvalidValueError(f"dt0 must be a finite, non-zero step, got {h!r}.")
+    if (t1 - t0) * h < 0:
+        raise InvalidValueError(
+            f"dt0={h!r} points away from t1: the span runs from {t0!r} to {t1!r}; give dt0 the "
+            f"sign of t1 - t0 ({'+' if t1 > t0 else '-'}{abs(h)!r})."
         )
 
 

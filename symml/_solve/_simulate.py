@@ -295,6 +295,8 @@ def _fast_call(model, plan, ics, t_span, params, dt0):
             return None  # the general path names the bad value
     else:
         given = t_span  # checked finite by _fast_key
+    if dt0 is not None and not (dt0 != 0 and math.isfinite(dt0) and (t_span[1] - t_span[0]) * dt0 >= 0):
+        return None  # the general path names the bad step
     vec = plan.base.copy()
     vec[plan.index] = given
     return plan.solve_packed(model, vec, t_span, dt0)
