@@ -250,7 +250,8 @@ class SolverSelection:
         big = np.where(big > 0, big, 1.0)
         self.bound = jnp.asarray(BOUND * big + BOUND * float(np.max(big)) * (big == 1.0))
 
-    def _cut(self, window: int | None) -> list[_Run]:
+    def _cut(self, window: int | None, raw: bool = False) -> list[_Run]:
+        """Trajectories or windows, started from the smoothed data (``raw``: as observed)."""
         runs = []
         for s, (ts, Y0, obs_cols, obs) in enumerate(self._series):
             n = ts.size
@@ -265,7 +266,11 @@ class SolverSelection:
                 # compilation serves every record (or window) length up to it
                 n_pad = max(16 if window else 64, 1 << (seg.size - 1).bit_length())
                 ts_pad = np.concatenate([seg, np.full(n_pad - seg.size, seg[-1])])
-                runs.append(_Run(jnp.asarray(ts_pad), jnp.asarray(Y0[i]), obs_cols, obs[i:j], s, mean))
+                y0 = Y0[i].copy()
+                if raw:
+                    seen = np.isfinite(obs[i])
+                    y0[obs_cols[seen]] = obs[i][seen]
+                runs.append(_Run(jnp.asarray(ts_pad), jnp.asarray(y0), obs_cols, obs[i:j], s, mean))
                 if j == n:
                     break
         return runs
@@ -276,6 +281,13 @@ class SolverSelection:
         out = copy.copy(self)
         out.window = int(window)
         out.runs = self._cut(int(window))
+        return out
+
+    def raw_started(self) -> SolverSelection:
+        """Whole trajectories started from the samples as observed (a model's initial values)."""
+        out = copy.copy(self)
+        out.window = None
+        out.runs = self._cut(None, raw=True)
         return out
 
     def growth(self, W: np.ndarray) -> np.ndarray | None:

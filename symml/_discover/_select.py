@@ -26,12 +26,10 @@ its start (`followed`).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 from collections.abc import Sequence
 
-import jax.numpy as jnp
 import numpy as np
 
 from ._batch import SolverSelection, TrajectoryFit
@@ -144,27 +142,6 @@ def followed(selection: SolverSelection, candidates: Sequence[Sequence[Support]]
     return selection.windowed(max(MIN_WINDOW, int(np.argmax(worst > WINDOW_GROWTH))))
 
 
-def raw_start(selection: SolverSelection) -> SolverSelection | None:
-    """``selection`` with every trajectory integrated from its first samples as observed
-    (smoothed values where a state is not observed), the values a discovered model is returned
-    with; ``None`` on windows. The smoothed start is the better estimate of the true initial
-    values on noisy data, but it is biased where the record starts with a fast transient:
-    A + B <-> C at 1 % noise starts 4 % low there, and a model with a separatrix between the
-    two starts followed the data from one and left them from the other (R2 0.99 against -590)."""
-    if selection.window is not None:
-        return None
-    runs = []
-    for run in selection.runs:
-        y0 = np.array(run.y0)
-        first = np.asarray(run.obs[0], dtype=float)
-        seen = np.isfinite(first)
-        y0[run.obs_cols[seen]] = first[seen]
-        runs.append(dataclasses.replace(run, y0=jnp.asarray(y0)))
-    out = copy.copy(selection)
-    out.runs = runs
-    return out
-
-
 def select(
     selection: SolverSelection, candidates: Sequence[Sequence[Support]], refits: int = REFIT
 ) -> tuple[Scored, dict[tuple[int, ...], Scored]]:
@@ -225,36 +202,45 @@ def select(
     ranked = sorted((s for s in done.values() if s.ok), key=lambda s: (not s.significant, s.criterion))
     top = ranked[:refits]
     top += [s for s in sorted(ranked, key=lambda s: s.criterion)[:1] if s not in top]
-    # The finalists are scored from both starts, each by the worse: a model whose course
-    # depends on which of two plausible initial values it starts from has not been
-    # identified by the data, and it is returned starting from the raw one.
-    raw = raw_start(selection)
+    # The finalists are scored from both starts, each by the worse: from the smoothed data
+    # (the better estimate of the true initial values on noisy data) and from the samples as
+    # observed, the values a model is returned with. The smoothed start is biased where a
+    # record starts with a fast transient (A + B <-> C at 1 % noise: 4 % low), and a model with
+    # a separatrix between the two starts followed the data from one and left them from the
+    # other (R2 0.99 against -590): such a model has not been identified by the data.
+    m = len(selection.terms)
+    W0s = [
+        selection.parameters([candidates[i][s.choice[i]].coef for i in range(len(candidates))]) for s in top
+    ]
+    fits = {i: fit for i, W0 in enumerate(W0s) if (fit := selection.refit(W0)) is not None}
+    order = list(fits)
+    # every solve of the finalists in one batched call per start (a call solves a padded batch)
+    scores = dict(zip(order, selection.score(np.stack([fits[i][0] for i in order])))) if order else {}
+    raw = []
+    if selection.window is None and top:
+        raw = selection.raw_started().score(np.stack([fits[i][0] for i in order] + W0s))
+    raw_of_fit, raw_of_start = dict(zip(order, raw)), raw[len(order) :]
 
-    def robust(W, scored):
+    def worse(scored, other):
         traj, r2, r2s = scored
-        if raw is None or traj is None:
+        if other is None or traj is None:
             return scored
-        ((other, r2b, r2sb),) = raw.score(W[None])
-        if other is None:
+        if other[0] is None:
             return None, -math.inf, ()
-        if other.rss <= traj.rss:
-            return traj, min(r2, r2b), r2s
-        return other, min(r2, r2b), tuple(min(a, b) for a, b in zip(r2s, r2sb))
+        fit = other[0] if other[0].rss > traj.rss else traj
+        return fit, min(r2, other[1]), tuple(map(min, r2s, other[2]))
 
     refitted = []
-    m = len(selection.terms)
-    for s in top:
-        W0 = selection.parameters([candidates[i][s.choice[i]].coef for i in range(len(candidates))])
-        fit = selection.refit(W0)
-        if fit is not None:
-            W, t_min = fit
-            traj, r2, r2s = robust(W, selection.score(W[None])[0])
+    for i, s in enumerate(top):
+        if i in scores and scores[i][0] is not None:
+            traj, r2, r2s = worse(scores[i], raw_of_fit.get(i))
             if traj is not None:
-                coefs = tuple(W[:m, selection.out_index[i]].copy() for i in range(len(candidates)))
+                W, t_min = fits[i]
+                coefs = tuple(W[:m, selection.out_index[j]].copy() for j in range(len(candidates)))
                 refitted.append(make(s.choice, traj, r2, r2s, coefs, t_min))
                 continue
-        traj, r2, r2s = robust(W0, (s.fit, s.traj_r2, s.per_trajectory_r2))
-        refitted.append(make(s.choice, traj, r2, r2s) if traj is not s.fit else s)
+        other = raw_of_start[i] if raw_of_start else None
+        refitted.append(make(s.choice, *worse((s.fit, s.traj_r2, s.per_trajectory_r2), other)))
     recount(refitted)
     refitted = [s.rescored(common[0]) for s in refitted]
     if refitted:

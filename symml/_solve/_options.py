@@ -129,6 +129,11 @@ def require_dt0(name: str, fixed: bool, adaptive: bool, dt0: Any) -> None:
         )
 
 
+def step_fits_span(h: float, t0: float, t1: float) -> bool:
+    """Whether the first step ``h`` is finite, non-zero and points from ``t0`` to ``t1``."""
+    return h != 0 and math.isfinite(h) and (t1 - t0) * h >= 0
+
+
 def check_dt0(dt0: Any, t0: float, t1: float) -> None:
     """Raise `InvalidValueError` unless ``dt0`` (when given) is a finite, non-zero number that
     points from ``t0`` to ``t1`` (diffrax would stop with a runtime error inside the solve)."""
@@ -138,13 +143,14 @@ def check_dt0(dt0: Any, t0: float, t1: float) -> None:
         h = float(dt0)
     except (TypeError, ValueError):
         raise InvalidValueError(f"dt0 must be a number (the first step), got {dt0!r}.") from None
+    if step_fits_span(h, t0, t1):
+        return
     if not math.isfinite(h) or h == 0:
         raise InvalidValueError(f"dt0 must be a finite, non-zero step, got {h!r}.")
-    if (t1 - t0) * h < 0:
-        raise InvalidValueError(
-            f"dt0={h!r} points away from t1: the span runs from {t0!r} to {t1!r}; give dt0 the "
-            f"sign of t1 - t0 ({'+' if t1 > t0 else '-'}{abs(h)!r})."
-        )
+    raise InvalidValueError(
+        f"dt0={h!r} points away from t1: the span runs from {t0!r} to {t1!r}; give dt0 the "
+        f"sign of t1 - t0 ({'+' if t1 > t0 else '-'}{abs(h)!r})."
+    )
 
 
 class TerminalEvent(eqx.Module):

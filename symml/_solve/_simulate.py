@@ -29,7 +29,7 @@ from .._declare._bind import bind_ics, bind_params, check_model
 from .._declare._event import Event
 from .._trajectory import Trajectory
 from ._numeric import simulate_numeric
-from ._options import SOLVERS, check_tolerances, get_solver
+from ._options import SOLVERS, check_tolerances, get_solver, step_fits_span
 from ._stiffness import choose_solver, stiffness_index
 
 # Names other stages import from here (kept importable from their former home).
@@ -295,7 +295,7 @@ def _fast_call(model, plan, ics, t_span, params, dt0):
             return None  # the general path names the bad value
     else:
         given = t_span  # checked finite by _fast_key
-    if dt0 is not None and not (dt0 != 0 and math.isfinite(dt0) and (t_span[1] - t_span[0]) * dt0 >= 0):
+    if dt0 is not None and not step_fits_span(dt0, t_span[0], t_span[1]):
         return None  # the general path names the bad step
     vec = plan.base.copy()
     vec[plan.index] = given
